@@ -1,0 +1,69 @@
+// Package generator holds the stream model shared by every engine: what to
+// send (templates, field variation, frame size), how fast (rate), for how long,
+// and what came back (Stats). Engines (generator/xdplive, generator/dpdk) turn a
+// Job into frames on a port; this package never touches the kernel.
+package generator
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"time"
+)
+
+// Port is a generator port inside the generator's namespace.
+type Port struct {
+	Netns   string // namespace name (under /run/netns) or path
+	Name    string
+	Ifindex int
+	MAC     net.HardwareAddr
+	Addr    netip.Addr
+}
+
+// Stream is one flow set: a UDP template whose varying fields the engine rewrites.
+type Stream struct {
+	Name      string
+	SrcMAC    net.HardwareAddr
+	DstMAC    net.HardwareAddr // the DUT's In port
+	Src, Dst  netip.Addr
+	SrcPort   uint16
+	DstPort   uint16
+	Flows     int     // distinct flows; the source port varies over [SrcPort, SrcPort+Flows)
+	FrameSize int     // Ethernet frame size including the 4-byte FCS (64..1518)
+	RatePPS   float64 // 0 means as fast as the engine can
+}
+
+// Job is one run of an engine.
+type Job struct {
+	TX, RX   Port
+	Streams  []Stream
+	Warmup   time.Duration // sent but not counted
+	Duration time.Duration // the measured window
+	Cores    []int         // cores the engine may pin its workers to
+	// Progress, when set, is called about once a second with the running totals.
+	Progress func(Sample)
+}
+
+// Sample is a progress snapshot.
+type Sample struct {
+	Elapsed   time.Duration
+	TxPackets uint64
+	RxPackets uint64
+}
+
+// Stats is what an engine measured over the window (warm-up excluded).
+type Stats struct {
+	Engine    string
+	TxPackets uint64
+	RxPackets uint64
+	TxBytes   uint64 // frame bytes without FCS
+	RxBytes   uint64
+	Window    time.Duration
+	Info      map[string]string // engine details for the manifest
+}
+
+// Engine sends a Job's streams on TX and counts what arrives on RX.
+type Engine interface {
+	Name() string
+	Run(ctx context.Context, job Job) (Stats, error)
+}

@@ -1,0 +1,119 @@
+package topologies
+
+import (
+	"net"
+	"net/netip"
+)
+
+// Spec is a resolved, checked topology: plain data, printable and diffable.
+// Nothing in this package touches the kernel; internal/lab brings a Spec up.
+type Spec struct {
+	Name   string // lab name, [a-z0-9-], at most 12 characters
+	Source string // file the spec came from ("builtin:veth-basic" for embedded ones)
+	// AllowHostInterface lets host links use the host's default-route interface.
+	AllowHostInterface bool
+	Nodes              []Node
+	Links              []Link
+}
+
+// Node kinds.
+const (
+	KindGenerator = "generator"
+	KindDUT       = "dut"
+)
+
+// SupportedKinds lists the node kinds a topology may use.
+var SupportedKinds = []string{KindGenerator, KindDUT}
+
+// Interface roles.
+const (
+	RoleTX  = "tx"  // generator: frames leave here
+	RoleRX  = "rx"  // generator: frames come back here
+	RoleIn  = "in"  // DUT: frames enter here
+	RoleOut = "out" // DUT: frames leave here
+)
+
+// Node is one network namespace holding a generator or a DUT.
+type Node struct {
+	Name       string
+	Kind       string // KindGenerator or KindDUT
+	Cores      []int  // CPUs this node's work is pinned to
+	Netns      string // namespace name: "dl-<lab>-<node>"
+	Interfaces []Interface
+}
+
+// Interface is one port of a node.
+type Interface struct {
+	Name    string           // name inside the node's namespace
+	Role    string           // RoleTX, RoleRX, RoleIn, RoleOut
+	Address netip.Prefix     // optional
+	MAC     net.HardwareAddr // optional; the lab assigns a stable one when nil
+	MTU     int              // 0 keeps the default
+}
+
+// Endpoint names one node interface.
+type Endpoint struct {
+	Node      string
+	Interface string
+}
+
+func (e Endpoint) String() string { return e.Node + ":" + e.Interface }
+
+// Link types.
+const (
+	LinkVeth = "veth" // a veth pair between two node interfaces
+	LinkHost = "host" // a physical (or other pre-existing) host interface moved into a node
+)
+
+// Link wires interfaces. A veth link has A and B; a host link has A and HostInterface.
+type Link struct {
+	Type          string
+	A, B          Endpoint
+	HostInterface string
+}
+
+// Node returns the node with the given name, or nil.
+func (s *Spec) Node(name string) *Node {
+	for i := range s.Nodes {
+		if s.Nodes[i].Name == name {
+			return &s.Nodes[i]
+		}
+	}
+	return nil
+}
+
+// Interface returns the named interface of node n, or nil.
+func (n *Node) Interface(name string) *Interface {
+	for i := range n.Interfaces {
+		if n.Interfaces[i].Name == name {
+			return &n.Interfaces[i]
+		}
+	}
+	return nil
+}
+
+// ByRole returns the first interface of n with the given role, or nil.
+func (n *Node) ByRole(role string) *Interface {
+	for i := range n.Interfaces {
+		if n.Interfaces[i].Role == role {
+			return &n.Interfaces[i]
+		}
+	}
+	return nil
+}
+
+// Peer returns the endpoint wired to e by a veth link, and false if there is none.
+func (s *Spec) Peer(e Endpoint) (Endpoint, bool) {
+	for _, l := range s.Links {
+		if l.Type != LinkVeth {
+			continue
+		}
+		if l.A == e {
+			return l.B, true
+		}
+		if l.B == e {
+			return l.A, true
+		}
+	}
+	return Endpoint{}, false
+}
