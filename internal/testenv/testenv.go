@@ -1,0 +1,54 @@
+// Package testenv decides whether a privileged test may run. Outside CI a
+// missing privilege or kernel feature skips the test with a one-line reason;
+// in CI (CI=true) the same condition fails it, because there the privileged
+// tests must run.
+package testenv
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"os"
+	"testing"
+)
+
+// InCI reports whether the tests run under CI (CI=true).
+func InCI() bool { return os.Getenv("CI") == "true" }
+
+// SkipOrFail skips t with reason outside CI and fails it in CI.
+func SkipOrFail(t testing.TB, reason string) {
+	t.Helper()
+	if InCI() {
+		t.Fatalf("CI=true but the test cannot run: %s", reason)
+	}
+	t.Skip(reason)
+}
+
+// RequireRoot skips (or, in CI, fails) a test that needs root.
+func RequireRoot(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		SkipOrFail(t, "needs root (CAP_NET_ADMIN, CAP_BPF)")
+	}
+}
+
+// SkipIfNotSupported skips (or, in CI, fails) when err says a kernel feature is
+// missing; any other non-nil error fails the test.
+func SkipIfNotSupported(t testing.TB, err error, notSupported error) {
+	t.Helper()
+	if err == nil {
+		return
+	}
+	if notSupported != nil && errors.Is(err, notSupported) {
+		SkipOrFail(t, err.Error())
+	}
+	t.Fatal(err)
+}
+
+// UniqueName returns prefix followed by 6 random hex characters, for lab and
+// namespace names that must not clash when test packages run in parallel.
+func UniqueName(prefix string) string {
+	b := make([]byte, 3)
+	_, _ = rand.Read(b)
+	return prefix + hex.EncodeToString(b)
+}
