@@ -42,6 +42,11 @@ type Job struct {
 	Cores    []int         // cores the engine may pin its workers to
 	// Progress, when set, is called about once a second with the running totals.
 	Progress func(Sample)
+	// Window, when set, is called right after the engine snapshots its own
+	// counters at the start (begin=true) and at the end (begin=false) of the
+	// measured window, so callers can sample CPU and interface counters over
+	// exactly the same window.
+	Window func(begin bool)
 }
 
 // Sample is a progress snapshot.
