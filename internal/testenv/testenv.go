@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"os"
+	"syscall"
 	"testing"
 )
 
@@ -51,4 +52,21 @@ func UniqueName(prefix string) string {
 	b := make([]byte, 3)
 	_, _ = rand.Read(b)
 	return prefix + hex.EncodeToString(b)
+}
+
+// SerializeMeasurement holds a machine-wide lock until the test ends. Tests
+// that pin cores and assert on rates take it, so that `go test ./...`, which
+// runs packages in parallel, never runs two measurements at once. Other tests
+// run in parallel freely.
+func SerializeMeasurement(t testing.TB) {
+	t.Helper()
+	f, err := os.OpenFile(os.TempDir()+"/dutlab-measure.lock", os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		t.Fatalf("open measurement lock: %v", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		t.Fatalf("take measurement lock: %v", err)
+	}
+	t.Cleanup(func() { f.Close() }) // closing drops the lock
 }
