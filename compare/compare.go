@@ -1,0 +1,323 @@
+package compare
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/dutlab/dutlab/dut"
+	"github.com/dutlab/dutlab/generator"
+	"github.com/dutlab/dutlab/internal/lab"
+	"github.com/dutlab/dutlab/internal/measure"
+	"github.com/dutlab/dutlab/topologies"
+)
+
+// Options says what to compare.
+type Options struct {
+	Spec      *topologies.Spec
+	Datapaths []string // dut registry names, measured in this order
+	Engine    generator.Engine
+	FrameSize int
+	Flows     int
+	RatePPS   float64 // 0: as fast as the engine can
+	Warmup    time.Duration
+	Duration  time.Duration
+	// Log receives progress lines; nil discards them.
+	Log io.Writer
+}
+
+func (o *Options) defaults() {
+	if o.FrameSize == 0 {
+		o.FrameSize = 64
+	}
+	if o.Flows == 0 {
+		o.Flows = 1
+	}
+	if o.Duration == 0 {
+		o.Duration = 10 * time.Second
+	}
+	if o.Log == nil {
+		o.Log = io.Discard
+	}
+}
+
+// Run brings the lab up, measures every datapath in turn and takes the lab
+// down again, also when ctx is cancelled or a datapath fails. A datapath that
+// fails gets a row with Error set; the others still run.
+func Run(ctx context.Context, o Options) (*Result, error) {
+	o.defaults()
+	for _, name := range o.Datapaths {
+		if _, err := dut.Lookup(name); err != nil {
+			return nil, err
+		}
+	}
+	res := &Result{Schema: SchemaVersion, Manifest: manifest(o)}
+	fmt.Fprintf(o.Log, "bringing up lab %q (%s)\n", o.Spec.Name, o.Spec.Source)
+	env, err := lab.Up(ctx, o.Spec)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err := env.Down(); err != nil {
+			fmt.Fprintf(o.Log, "warning: take lab down: %v\n", err)
+		}
+	}()
+	gen, d, err := pickNodes(env)
+	if err != nil {
+		return nil, err
+	}
+	res.Manifest.Ports = map[string]string{
+		"gen_tx": gen.tx.Name, "gen_rx": gen.rx.Name, "dut_in": d.in.Name, "dut_out": d.out.Name,
+		"link": "veth",
+	}
+	for i, name := range o.Datapaths {
+		if err := ctx.Err(); err != nil {
+			return res, err
+		}
+		fmt.Fprintf(o.Log, "[%d/%d] %s: %d-byte frames, %s warm-up + %s\n", i+1, len(o.Datapaths), name, o.FrameSize, o.Warmup, o.Duration)
+		row, err := measureOne(ctx, o, env, gen, d, name)
+		if err != nil {
+			if ctx.Err() != nil {
+				return res, ctx.Err()
+			}
+			row.Error = err.Error()
+			fmt.Fprintf(o.Log, "[%d/%d] %s: %v\n", i+1, len(o.Datapaths), name, err)
+		} else {
+			fmt.Fprintf(o.Log, "[%d/%d] %s: offered %.3f Mpps, received %.3f Mpps, loss %.2f%%, DUT busy %.0f%%\n",
+				i+1, len(o.Datapaths), name, row.OfferedMpps, row.RxMpps, row.LossPct, row.DUTCPU.BusyPct)
+		}
+		res.Results = append(res.Results, row)
+	}
+	return res, nil
+}
+
+type genNode struct {
+	node   *lab.Node
+	tx, rx *lab.Port
+}
+
+type dutNode struct {
+	node    *lab.Node
+	in, out *lab.Port
+}
+
+func pickNodes(env *lab.Env) (genNode, dutNode, error) {
+	g := env.FirstOfKind(topologies.KindGenerator)
+	d := env.FirstOfKind(topologies.KindDUT)
+	if g == nil || d == nil {
+		return genNode{}, dutNode{}, errors.New("compare needs a topology with a generator and a DUT node")
+	}
+	gn := genNode{node: g, tx: g.ByRole(topologies.RoleTX), rx: g.ByRole(topologies.RoleRX)}
+	dn := dutNode{node: d, in: d.ByRole(topologies.RoleIn), out: d.ByRole(topologies.RoleOut)}
+	if gn.tx == nil || gn.rx == nil || dn.in == nil || dn.out == nil {
+		return gn, dn, errors.New("compare needs generator tx/rx and DUT in/out ports")
+	}
+	if dn.in.Peer != gn.tx || dn.out.Peer != gn.rx {
+		return gn, dn, errors.New("compare needs generator tx wired to DUT in and DUT out wired to generator rx")
+	}
+	return gn, dn, nil
+}
+
+func dutEnv(d dutNode) dut.Env {
+	port := func(p *lab.Port) dut.Port {
+		return dut.Port{Name: p.Name, Ifindex: p.Ifindex, MAC: p.MAC, Addr: p.Addr, PeerMAC: p.Peer.MAC, PeerAddr: p.Peer.Addr.Addr()}
+	}
+	return dut.Env{Netns: d.node.Netns, In: port(d.in), Out: port(d.out), Cores: d.node.Cores}
+}
+
+func genJob(o Options, g genNode, d dutNode) generator.Job {
+	port := func(p *lab.Port) generator.Port {
+		return generator.Port{Netns: g.node.Netns, Name: p.Name, Ifindex: p.Ifindex, MAC: p.MAC, Addr: p.Addr.Addr()}
+	}
+	return generator.Job{
+		TX: port(g.tx), RX: port(g.rx),
+		Streams: []generator.Stream{{
+			Name:   "udp",
+			SrcMAC: g.tx.MAC, DstMAC: d.in.MAC,
+			Src: g.tx.Addr.Addr(), Dst: g.rx.Addr.Addr(),
+			SrcPort: 1024, DstPort: 9, Flows: o.Flows,
+			FrameSize: o.FrameSize, RatePPS: o.RatePPS,
+		}},
+		Warmup: o.Warmup, Duration: o.Duration, Cores: g.node.Cores,
+	}
+}
+
+// window samples CPU and the receive port's kernel counters at the engine's
+// window edges.
+type window struct {
+	mu        sync.Mutex
+	netns, rx string
+	cpu0      map[int]measure.CPUTimes
+	cpu1      map[int]measure.CPUTimes
+	rx0, rx1  measure.Counters
+	err       error
+}
+
+func (w *window) edge(begin bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	cpu, err := measure.ReadCPU()
+	if err != nil {
+		w.err = errors.Join(w.err, err)
+	}
+	ctr, err := measure.LinkCounters(w.netns, w.rx)
+	if err != nil {
+		w.err = errors.Join(w.err, err)
+	}
+	if begin {
+		w.cpu0, w.rx0 = cpu, ctr
+	} else {
+		w.cpu1, w.rx1 = cpu, ctr
+	}
+}
+
+func (w *window) cpu(cores []int) CPU {
+	c := CPU{Cores: cores}
+	if w.cpu0 == nil || w.cpu1 == nil || len(cores) == 0 {
+		return c
+	}
+	for _, core := range cores {
+		u := measure.Usage(w.cpu0[core], w.cpu1[core])
+		c.BusyPct += u.BusyPct
+		c.UserPct += u.UserPct
+		c.SysPct += u.SysPct
+		c.SoftirqPct += u.SoftirqPct
+		c.IrqPct += u.IrqPct
+	}
+	n := float64(len(cores))
+	c.BusyPct, c.UserPct, c.SysPct, c.SoftirqPct, c.IrqPct = c.BusyPct/n, c.UserPct/n, c.SysPct/n, c.SoftirqPct/n, c.IrqPct/n
+	return c
+}
+
+func measureOne(ctx context.Context, o Options, env *lab.Env, g genNode, d dutNode, name string) (Row, error) {
+	row := Row{Datapath: name, Engine: o.Engine.Name(), FrameSize: o.FrameSize, Flows: o.Flows}
+	dp, err := dut.Lookup(name)
+	if err != nil {
+		return row, err
+	}
+	running, err := dp.Attach(ctx, dutEnv(d))
+	if err != nil {
+		return row, fmt.Errorf("attach %s: %w", name, err)
+	}
+	defer running.Close()
+	row.DUTInfo = running.Info()
+	napi, err := env.RepinNAPI()
+	if err != nil {
+		return row, fmt.Errorf("pin NAPI threads: %w", err)
+	}
+	before, err := running.Counters()
+	if err != nil {
+		return row, fmt.Errorf("read %s counters: %w", name, err)
+	}
+	job := genJob(o, g, d)
+	w := &window{netns: g.node.Netns, rx: g.rx.Name}
+	var dutAtEnd dut.Counters
+	job.Window = func(begin bool) {
+		w.edge(begin)
+		if begin {
+			before, _ = running.Counters()
+		} else {
+			dutAtEnd, _ = running.Counters()
+		}
+	}
+	last := time.Now()
+	job.Progress = func(s generator.Sample) {
+		if time.Since(last) < 900*time.Millisecond {
+			return
+		}
+		last = time.Now()
+		fmt.Fprintf(o.Log, "    %5.1fs  tx %10d  rx %10d\n", s.Elapsed.Seconds(), s.TxPackets, s.RxPackets)
+	}
+	st, err := o.Engine.Run(ctx, job)
+	if err != nil {
+		return row, fmt.Errorf("generator %s: %w", o.Engine.Name(), err)
+	}
+	if w.err != nil {
+		return row, fmt.Errorf("sample the window: %w", w.err)
+	}
+	if w.cpu1 == nil {
+		return row, fmt.Errorf("generator %s did not report its measurement window", o.Engine.Name())
+	}
+	row.EngineInfo = st.Info
+	row.WindowSec = st.Window.Seconds()
+	row.TxPackets, row.RxPackets = st.TxPackets, st.RxPackets
+	if s := st.Window.Seconds(); s > 0 {
+		row.OfferedMpps = float64(st.TxPackets) / s / 1e6
+		row.RxMpps = float64(st.RxPackets) / s / 1e6
+		wire := float64(o.FrameSize+20) * 8
+		row.OfferedGbps = row.OfferedMpps * wire / 1e3
+		row.RxGbps = row.RxMpps * wire / 1e3
+	}
+	if st.TxPackets > 0 {
+		row.LossPct = 100 * (float64(st.TxPackets) - float64(st.RxPackets)) / float64(st.TxPackets)
+		if row.LossPct < 0 {
+			row.LossPct = 0
+		}
+	}
+	row.RxIfacePackets = w.rx1.RxPackets - w.rx0.RxPackets
+	row.DUTCPU = w.cpu(d.node.Cores)
+	row.GenCPU = w.cpu(g.node.Cores)
+	row.DUT = DUTCounters{Rx: dutAtEnd.RxPackets - before.RxPackets, Tx: dutAtEnd.TxPackets - before.TxPackets, Drop: dutAtEnd.DropPackets - before.DropPackets}
+	if row.RxPackets > 0 {
+		busyNs := row.DUTCPU.BusyPct / 100 * float64(len(d.node.Cores)) * st.Window.Seconds() * 1e9
+		row.CyclesPerPkt = busyNs / float64(row.RxPackets)
+	}
+	row.Cores = coreMap(g, d, name, o.Engine.Name(), napi)
+	return row, nil
+}
+
+func coreMap(g genNode, d dutNode, datapath, engine string, napi []lab.NAPIEntry) map[string]string {
+	m := map[string]string{}
+	add := func(cores []int, what string) {
+		for _, c := range cores {
+			k := fmt.Sprint(c)
+			if m[k] != "" {
+				m[k] += ", "
+			}
+			m[k] += what
+		}
+	}
+	add(g.node.Cores, "generator "+engine)
+	add(d.node.Cores, "DUT "+datapath)
+	for _, n := range napi {
+		add(n.Cores, n.Comm)
+	}
+	return m
+}
+
+func manifest(o Options) Manifest {
+	m := Manifest{
+		Tool: "dutlab", GoVersion: runtime.Version(), CPUs: runtime.NumCPU(),
+		Topology: o.Spec.Source, Lab: o.Spec.Name, Started: time.Now().UTC(),
+		Duration: o.Duration.Seconds(), Warmup: o.Warmup.Seconds(),
+	}
+	var u unix.Utsname
+	if unix.Uname(&u) == nil {
+		m.Kernel = unix.ByteSliceToString(u.Release[:])
+	}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.CPUModel = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" {
+				m.Commit = s.Value
+			}
+		}
+	}
+	return m
+}

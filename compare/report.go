@@ -1,0 +1,93 @@
+package compare
+
+import (
+	"encoding/csv"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+)
+
+var header = []string{"datapath", "frame", "offered Mpps", "received Mpps", "loss %", "rx Gbps", "DUT busy % (usr/sys/sirq)", "DUT ns/pkt", "gen busy %", "cores"}
+
+func cells(r Row) []string {
+	if r.Error != "" {
+		return []string{r.Datapath, strconv.Itoa(r.FrameSize), "-", "-", "-", "-", "error: " + r.Error, "-", "-", "-"}
+	}
+	return []string{
+		r.Datapath,
+		strconv.Itoa(r.FrameSize),
+		fmt.Sprintf("%.3f", r.OfferedMpps),
+		fmt.Sprintf("%.3f", r.RxMpps),
+		fmt.Sprintf("%.2f", r.LossPct),
+		fmt.Sprintf("%.3f", r.RxGbps),
+		fmt.Sprintf("%.0f (%.0f/%.0f/%.0f)", r.DUTCPU.BusyPct, r.DUTCPU.UserPct, r.DUTCPU.SysPct, r.DUTCPU.SoftirqPct),
+		fmt.Sprintf("%.0f", r.CyclesPerPkt),
+		fmt.Sprintf("%.0f", r.GenCPU.BusyPct),
+		coresCell(r.Cores),
+	}
+}
+
+func coresCell(m map[string]string) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var parts []string
+	for _, k := range keys {
+		parts = append(parts, "core "+k+": "+m[k])
+	}
+	return strings.Join(parts, "; ")
+}
+
+// WriteTable writes the terminal table.
+func (r *Result) WriteTable(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, strings.Join(header, "\t"))
+	for _, row := range r.Results {
+		fmt.Fprintln(tw, strings.Join(cells(row), "\t"))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	r.writeFooter(w)
+	return nil
+}
+
+func (r *Result) writeFooter(w io.Writer) {
+	m := r.Manifest
+	fmt.Fprintf(w, "\n%s, kernel %s, %s (%d CPUs), %gs per datapath after %gs warm-up; Gbps on the wire (frame+20 B).\n",
+		m.Topology, m.Kernel, m.CPUModel, m.CPUs, m.Duration, m.Warmup)
+	for _, n := range m.Notes {
+		fmt.Fprintf(w, "note: %s\n", n)
+	}
+}
+
+// WriteMarkdown writes a Markdown table.
+func (r *Result) WriteMarkdown(w io.Writer) error {
+	fmt.Fprintf(w, "| %s |\n|%s\n", strings.Join(header, " | "), strings.Repeat("---|", len(header)))
+	for _, row := range r.Results {
+		fmt.Fprintf(w, "| %s |\n", strings.Join(cells(row), " | "))
+	}
+	r.writeFooter(w)
+	return nil
+}
+
+// WriteCSV writes one line per row with machine-friendly columns.
+func (r *Result) WriteCSV(w io.Writer) error {
+	cw := csv.NewWriter(w)
+	_ = cw.Write([]string{"datapath", "engine", "frame_size", "flows", "window_s", "tx_packets", "rx_packets", "offered_mpps", "rx_mpps",
+		"loss_pct", "offered_gbps", "rx_gbps", "dut_busy_pct", "dut_user_pct", "dut_sys_pct", "dut_softirq_pct", "dut_busy_ns_per_pkt", "gen_busy_pct", "error"})
+	f := func(v float64) string { return strconv.FormatFloat(v, 'f', 4, 64) }
+	for _, x := range r.Results {
+		_ = cw.Write([]string{x.Datapath, x.Engine, strconv.Itoa(x.FrameSize), strconv.Itoa(x.Flows), f(x.WindowSec),
+			strconv.FormatUint(x.TxPackets, 10), strconv.FormatUint(x.RxPackets, 10), f(x.OfferedMpps), f(x.RxMpps),
+			f(x.LossPct), f(x.OfferedGbps), f(x.RxGbps), f(x.DUTCPU.BusyPct), f(x.DUTCPU.UserPct), f(x.DUTCPU.SysPct),
+			f(x.DUTCPU.SoftirqPct), f(x.CyclesPerPkt), f(x.GenCPU.BusyPct), x.Error})
+	}
+	cw.Flush()
+	return cw.Error()
+}

@@ -1,0 +1,93 @@
+package compare
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"time"
+)
+
+// SchemaVersion is the version of the Result JSON; it changes when a field
+// changes meaning or goes away (adding fields keeps it).
+const SchemaVersion = 1
+
+// Result is what a compare run writes with --json.
+type Result struct {
+	Schema   int      `json:"schema"`
+	Results  []Row    `json:"results"`
+	Manifest Manifest `json:"manifest"`
+}
+
+// Row is one datapath measured at one frame size.
+type Row struct {
+	Datapath    string  `json:"datapath"`
+	Engine      string  `json:"engine"`
+	FrameSize   int     `json:"frame_size"`
+	Flows       int     `json:"flows"`
+	WindowSec   float64 `json:"window_s"`
+	TxPackets   uint64  `json:"tx_packets"`
+	RxPackets   uint64  `json:"rx_packets"`
+	OfferedMpps float64 `json:"offered_mpps"`
+	RxMpps      float64 `json:"rx_mpps"`
+	// Gbps count the wire: frame + FCS + preamble + inter-frame gap (20 bytes).
+	OfferedGbps float64 `json:"offered_gbps"`
+	RxGbps      float64 `json:"rx_gbps"`
+	LossPct     float64 `json:"loss_pct"`
+	// RxIfacePackets is the kernel's rx_packets counter of the generator's
+	// receive port over the same window: a check on the engine's own count.
+	RxIfacePackets uint64            `json:"rx_iface_packets"`
+	DUTCPU         CPU               `json:"dut_cpu"`
+	GenCPU         CPU               `json:"gen_cpu"`
+	CyclesPerPkt   float64           `json:"dut_busy_ns_per_pkt"`
+	DUT            DUTCounters       `json:"dut_counters"`
+	Cores          map[string]string `json:"cores"`
+	DUTInfo        map[string]string `json:"dut_info,omitempty"`
+	EngineInfo     map[string]string `json:"engine_info,omitempty"`
+	Error          string            `json:"error,omitempty"`
+}
+
+// CPU is the busy share of the cores given to a node, averaged over them.
+type CPU struct {
+	Cores      []int   `json:"cores"`
+	BusyPct    float64 `json:"busy_pct"`
+	UserPct    float64 `json:"user_pct"`
+	SysPct     float64 `json:"sys_pct"`
+	SoftirqPct float64 `json:"softirq_pct"`
+	IrqPct     float64 `json:"irq_pct"`
+}
+
+// DUTCounters are the datapath's own counters over the window.
+type DUTCounters struct {
+	Rx   uint64 `json:"rx"`
+	Tx   uint64 `json:"tx"`
+	Drop uint64 `json:"drop"`
+}
+
+// Manifest records what made a result.
+type Manifest struct {
+	Tool      string            `json:"tool"`
+	Commit    string            `json:"commit,omitempty"`
+	GoVersion string            `json:"go_version"`
+	Kernel    string            `json:"kernel"`
+	CPUModel  string            `json:"cpu_model"`
+	CPUs      int               `json:"cpus"`
+	Topology  string            `json:"topology"`
+	Lab       string            `json:"lab"`
+	Started   time.Time         `json:"started"`
+	Duration  float64           `json:"duration_s"`
+	Warmup    float64           `json:"warmup_s"`
+	Ports     map[string]string `json:"ports"`
+	Notes     []string          `json:"notes,omitempty"`
+}
+
+// WriteJSON writes r to path.
+func (r *Result) WriteJSON(path string) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("write result: %w", err)
+	}
+	return nil
+}
