@@ -31,6 +31,9 @@ type Options struct {
 	RatePPS   float64 // 0: as fast as the engine can
 	Warmup    time.Duration
 	Duration  time.Duration
+	// SelfCheck first measures the generator over a direct TX->RX link with
+	// the same workload; rows at >= 90% of that ceiling are flagged.
+	SelfCheck bool
 	// Log receives progress lines; nil discards them.
 	Log io.Writer
 }
@@ -61,6 +64,18 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		}
 	}
 	res := &Result{Schema: SchemaVersion, Manifest: manifest(o)}
+	if o.SelfCheck {
+		fmt.Fprintf(o.Log, "self-check: generator %s over a direct loop, %s\n", o.Engine.Name(), o.Duration)
+		sc, err := selfCheck(ctx, o)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			return nil, fmt.Errorf("self-check: %w", err)
+		}
+		fmt.Fprintf(o.Log, "self-check: generator ceiling %.3f Mpps received (offered %.3f)\n", sc.RxMpps, sc.OfferedMpps)
+		res.SelfCheck = sc
+	}
 	fmt.Fprintf(o.Log, "bringing up lab %q (%s)\n", o.Spec.Name, o.Spec.Source)
 	env, err := lab.Up(ctx, o.Spec)
 	if err != nil {
@@ -94,6 +109,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		} else {
 			fmt.Fprintf(o.Log, "[%d/%d] %s: offered %.3f Mpps, received %.3f Mpps, loss %.2f%%, DUT busy %.0f%%\n",
 				i+1, len(o.Datapaths), name, row.OfferedMpps, row.RxMpps, row.LossPct, row.DUTCPU.BusyPct)
+		}
+		if res.SelfCheck != nil && row.Error == "" && row.RxMpps >= GeneratorBoundShare*res.SelfCheck.RxMpps {
+			row.GeneratorBound = true
 		}
 		res.Results = append(res.Results, row)
 	}
@@ -257,12 +275,7 @@ func measureOne(ctx context.Context, o Options, env *lab.Env, g genNode, d dutNo
 		row.OfferedGbps = row.OfferedMpps * wire / 1e3
 		row.RxGbps = row.RxMpps * wire / 1e3
 	}
-	if st.TxPackets > 0 {
-		row.LossPct = 100 * (float64(st.TxPackets) - float64(st.RxPackets)) / float64(st.TxPackets)
-		if row.LossPct < 0 {
-			row.LossPct = 0
-		}
-	}
+	row.LossPct = lossPct(st.TxPackets, st.RxPackets)
 	row.RxIfacePackets = w.rx1.RxPackets - w.rx0.RxPackets
 	row.DUTCPU = w.cpu(d.node.Cores)
 	row.GenCPU = w.cpu(g.node.Cores)

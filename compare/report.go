@@ -20,7 +20,7 @@ func cells(r Row) []string {
 		r.Datapath,
 		strconv.Itoa(r.FrameSize),
 		fmt.Sprintf("%.3f", r.OfferedMpps),
-		fmt.Sprintf("%.3f", r.RxMpps),
+		fmt.Sprintf("%.3f%s", r.RxMpps, boundMark(r)),
 		fmt.Sprintf("%.2f", r.LossPct),
 		fmt.Sprintf("%.3f", r.RxGbps),
 		fmt.Sprintf("%.0f (%.0f/%.0f/%.0f)", r.DUTCPU.BusyPct, r.DUTCPU.UserPct, r.DUTCPU.SysPct, r.DUTCPU.SoftirqPct),
@@ -28,6 +28,13 @@ func cells(r Row) []string {
 		fmt.Sprintf("%.0f", r.GenCPU.BusyPct),
 		coresCell(r.Cores),
 	}
+}
+
+func boundMark(r Row) string {
+	if r.GeneratorBound {
+		return " (gen-bound)"
+	}
+	return ""
 }
 
 func coresCell(m map[string]string) string {
@@ -61,6 +68,10 @@ func (r *Result) writeFooter(w io.Writer) {
 	m := r.Manifest
 	fmt.Fprintf(w, "\n%s, kernel %s, %s (%d CPUs), %gs per datapath after %gs warm-up; Gbps on the wire (frame+20 B).\n",
 		m.Topology, m.Kernel, m.CPUModel, m.CPUs, m.Duration, m.Warmup)
+	if sc := r.SelfCheck; sc != nil {
+		fmt.Fprintf(w, "generator ceiling (self-check loop): %.3f Mpps received of %.3f offered; rows at >= %.0f%% of it are marked gen-bound.\n",
+			sc.RxMpps, sc.OfferedMpps, GeneratorBoundShare*100)
+	}
 	for _, n := range m.Notes {
 		fmt.Fprintf(w, "note: %s\n", n)
 	}
@@ -80,13 +91,13 @@ func (r *Result) WriteMarkdown(w io.Writer) error {
 func (r *Result) WriteCSV(w io.Writer) error {
 	cw := csv.NewWriter(w)
 	_ = cw.Write([]string{"datapath", "engine", "frame_size", "flows", "window_s", "tx_packets", "rx_packets", "offered_mpps", "rx_mpps",
-		"loss_pct", "offered_gbps", "rx_gbps", "dut_busy_pct", "dut_user_pct", "dut_sys_pct", "dut_softirq_pct", "dut_busy_ns_per_pkt", "gen_busy_pct", "error"})
+		"loss_pct", "offered_gbps", "rx_gbps", "dut_busy_pct", "dut_user_pct", "dut_sys_pct", "dut_softirq_pct", "dut_busy_ns_per_pkt", "gen_busy_pct", "generator_bound", "error"})
 	f := func(v float64) string { return strconv.FormatFloat(v, 'f', 4, 64) }
 	for _, x := range r.Results {
 		_ = cw.Write([]string{x.Datapath, x.Engine, strconv.Itoa(x.FrameSize), strconv.Itoa(x.Flows), f(x.WindowSec),
 			strconv.FormatUint(x.TxPackets, 10), strconv.FormatUint(x.RxPackets, 10), f(x.OfferedMpps), f(x.RxMpps),
 			f(x.LossPct), f(x.OfferedGbps), f(x.RxGbps), f(x.DUTCPU.BusyPct), f(x.DUTCPU.UserPct), f(x.DUTCPU.SysPct),
-			f(x.DUTCPU.SoftirqPct), f(x.CyclesPerPkt), f(x.GenCPU.BusyPct), x.Error})
+			f(x.DUTCPU.SoftirqPct), f(x.CyclesPerPkt), f(x.GenCPU.BusyPct), strconv.FormatBool(x.GeneratorBound), x.Error})
 	}
 	cw.Flush()
 	return cw.Error()

@@ -13,9 +13,11 @@ const SchemaVersion = 1
 
 // Result is what a compare run writes with --json.
 type Result struct {
-	Schema   int      `json:"schema"`
-	Results  []Row    `json:"results"`
-	Manifest Manifest `json:"manifest"`
+	Schema  int   `json:"schema"`
+	Results []Row `json:"results"`
+	// SelfCheck is the generator's own ceiling for the workload, when measured.
+	SelfCheck *SelfCheck `json:"self_check,omitempty"`
+	Manifest  Manifest   `json:"manifest"`
 }
 
 // Row is one datapath measured at one frame size.
@@ -43,7 +45,10 @@ type Row struct {
 	Cores          map[string]string `json:"cores"`
 	DUTInfo        map[string]string `json:"dut_info,omitempty"`
 	EngineInfo     map[string]string `json:"engine_info,omitempty"`
-	Error          string            `json:"error,omitempty"`
+	// GeneratorBound is set when RxMpps reached 90% of the generator's own
+	// ceiling: the DUT may be faster than this result says.
+	GeneratorBound bool   `json:"generator_bound"`
+	Error          string `json:"error,omitempty"`
 }
 
 // CPU is the busy share of the cores given to a node, averaged over them.

@@ -18,14 +18,23 @@ import (
 	_ "github.com/dutlab/dutlab/dut/xdp"    // registers xdp-native and xdp-generic
 	"github.com/dutlab/dutlab/generator"
 	"github.com/dutlab/dutlab/generator/xdplive"
+	"github.com/dutlab/dutlab/internal/dpdk"
 	"github.com/dutlab/dutlab/internal/lab"
 	"github.com/dutlab/dutlab/topologies"
 )
 
-func cmdCompare(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("compare", flag.ContinueOnError)
+// cmdCompare serves `compare` (several datapaths, self-check on) and `run`
+// (one datapath, self-check off): the same flags with other defaults.
+func cmdCompare(ctx context.Context, cmd string, args []string) error {
+	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
 	topo := fs.String("topology", "veth-basic", "topology file or built-in name")
-	datapaths := fs.String("datapaths", "kernel,xdp-generic,xdp-native", "comma-separated datapaths to measure, in order")
+	var datapaths *string
+	if cmd == "run" {
+		datapaths = fs.String("datapath", "kernel", "the datapath to measure")
+	} else {
+		datapaths = fs.String("datapaths", "kernel,xdp-generic,xdp-native", "comma-separated datapaths to measure, in order")
+	}
+	selfCheck := fs.Bool("self-check", cmd == "compare", "first measure the generator's ceiling over a direct loop and flag rows near it")
 	engine := fs.String("engine", "xdp-live", "generator engine")
 	frame := fs.Int("frame-size", 64, "Ethernet frame size in bytes, FCS included (64..1518)")
 	flows := fs.Int("flows", 1, "number of flows (the UDP source port varies over them)")
@@ -41,13 +50,13 @@ func cmdCompare(ctx context.Context, args []string) error {
 		return err
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("compare: unexpected argument %q", fs.Arg(0))
+		return fmt.Errorf("%s: unexpected argument %q", cmd, fs.Arg(0))
 	}
 	if *frame < 64 || *frame > 1518 {
-		return fmt.Errorf("compare: --frame-size %d is outside 64..1518", *frame)
+		return fmt.Errorf("%s: --frame-size %d is outside 64..1518", cmd, *frame)
 	}
 	if *flows < 1 || *flows > 65535 {
-		return fmt.Errorf("compare: --flows %d is outside 1..65535", *flows)
+		return fmt.Errorf("%s: --flows %d is outside 1..65535", cmd, *flows)
 	}
 	spec, err := topologies.Load(*topo)
 	if err != nil {
@@ -57,10 +66,10 @@ func cmdCompare(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	o.Spec, o.Engine, o.FrameSize, o.Flows = spec, eng, *frame, *flows
+	o.Spec, o.Engine, o.FrameSize, o.Flows, o.SelfCheck = spec, eng, *frame, *flows, *selfCheck
 	o.Datapaths = splitList(*datapaths)
 	if len(o.Datapaths) == 0 {
-		return errors.New("compare: --datapaths is empty")
+		return fmt.Errorf("%s: no datapath given", cmd)
 	}
 	if !*quiet {
 		o.Log = os.Stderr
@@ -155,7 +164,8 @@ func cmdDown(args []string) error {
 		return errors.New("down: want a topology, a lab name, or --all")
 	}
 	if args[0] == "--all" || args[0] == "-all" {
-		return lab.DownAll()
+		// DPDK leftovers (runtime dirs, hugepage files) of dead workers go too.
+		return errors.Join(lab.DownAll(), dpdk.Cleanup())
 	}
 	name := args[0]
 	if strings.ContainsRune(name, '/') || strings.HasSuffix(name, ".yaml") || strings.HasSuffix(name, ".yml") {
@@ -169,6 +179,9 @@ func cmdDown(args []string) error {
 		if errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("down: lab %q is not up (see `dutlab show`; `dutlab down --all` removes leftovers)", name)
 		}
+		return err
+	}
+	if err := dpdk.Cleanup(); err != nil {
 		return err
 	}
 	fmt.Printf("lab %s is down\n", name)

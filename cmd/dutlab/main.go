@@ -17,6 +17,7 @@ const usage = `dutlab: emulate network appliances on one machine and measure the
 
 Usage:
   dutlab compare [flags]          measure several datapaths on one lab, side by side
+  dutlab run [flags]              measure one datapath (--datapath, --rate, --duration, --json)
   dutlab up TOPOLOGY              bring a lab up (a file, or a built-in name)
   dutlab down TOPOLOGY|NAME|--all take a lab down (also after a killed run)
   dutlab show                     list labs that are up
@@ -47,8 +48,8 @@ func run(args []string) error {
 	defer stop()
 	cmd, rest := args[0], args[1:]
 	switch cmd {
-	case "compare":
-		return cmdCompare(ctx, rest)
+	case "compare", "run":
+		return cmdCompare(ctx, cmd, rest)
 	case "up":
 		return cmdUp(ctx, rest)
 	case "down":
@@ -68,7 +69,7 @@ func run(args []string) error {
 		fmt.Print(usage)
 		return nil
 	}
-	return fmt.Errorf("unknown command %q; commands are compare, up, down, show, check, topologies, datapaths, version", cmd)
+	return fmt.Errorf("unknown command %q; commands are compare, run, up, down, show, check, topologies, datapaths, version", cmd)
 }
 
 func splitList(s string) []string {

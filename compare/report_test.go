@@ -1,0 +1,83 @@
+package compare
+
+import (
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func sampleResult() *Result {
+	return &Result{
+		Schema: SchemaVersion,
+		Results: []Row{
+			{Datapath: "kernel", Engine: "xdp-live", FrameSize: 64, TxPackets: 2000, RxPackets: 1500, OfferedMpps: 2, RxMpps: 1.5,
+				LossPct: 25, DUTCPU: CPU{Cores: []int{1}, BusyPct: 100, SysPct: 10, SoftirqPct: 90}, Cores: map[string]string{"1": "DUT kernel"}},
+			{Datapath: "xdp-native", Error: "attach: not supported"},
+		},
+		SelfCheck: &SelfCheck{RxMpps: 4, OfferedMpps: 4},
+		Manifest:  Manifest{Topology: "builtin:veth-basic", Kernel: "6.18", CPUs: 2, Duration: 10},
+	}
+}
+
+func TestWriteTable(t *testing.T) {
+	var b bytes.Buffer
+	require.NoError(t, sampleResult().WriteTable(&b))
+	out := b.String()
+	lines := strings.Split(out, "\n")
+	require.Contains(t, lines[0], "received Mpps")
+	require.Contains(t, lines[1], "kernel")
+	require.Contains(t, lines[1], "1.500")
+	require.Contains(t, lines[1], "25.00")
+	require.Contains(t, lines[1], "100 (0/10/90)")
+	require.Contains(t, lines[1], "core 1: DUT kernel")
+	require.Contains(t, lines[2], "error: attach: not supported")
+	require.Contains(t, out, "generator ceiling (self-check loop): 4.000 Mpps")
+}
+
+func TestWriteMarkdownAndCSV(t *testing.T) {
+	var md bytes.Buffer
+	require.NoError(t, sampleResult().WriteMarkdown(&md))
+	require.True(t, strings.HasPrefix(md.String(), "| datapath | frame |"))
+	require.Contains(t, md.String(), "|---|---|")
+
+	var c bytes.Buffer
+	require.NoError(t, sampleResult().WriteCSV(&c))
+	recs, err := csv.NewReader(&c).ReadAll()
+	require.NoError(t, err)
+	require.Len(t, recs, 3)
+	require.Equal(t, "rx_mpps", recs[0][8])
+	require.Equal(t, "1.5000", recs[1][8])
+	require.Equal(t, "attach: not supported", recs[2][len(recs[2])-1])
+}
+
+func TestWriteJSONSchema(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "r.json")
+	require.NoError(t, sampleResult().WriteJSON(path))
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	var raw map[string]any
+	require.NoError(t, json.Unmarshal(b, &raw))
+	require.EqualValues(t, 1, raw["schema"])
+	rows := raw["results"].([]any)
+	row := rows[0].(map[string]any)
+	for _, k := range []string{"datapath", "frame_size", "offered_mpps", "rx_mpps", "loss_pct", "dut_cpu", "cores"} {
+		require.Contains(t, row, k)
+	}
+	cpu := row["dut_cpu"].(map[string]any)
+	for _, k := range []string{"busy_pct", "user_pct", "sys_pct", "softirq_pct"} {
+		require.Contains(t, cpu, k)
+	}
+	require.Contains(t, raw, "manifest")
+}
+
+func TestLossPct(t *testing.T) {
+	require.InDelta(t, 25.0, lossPct(100, 75), 1e-9)
+	require.Zero(t, lossPct(0, 0))
+	require.Zero(t, lossPct(100, 101), "more received than sent is not negative loss")
+}
