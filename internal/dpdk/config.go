@@ -1,0 +1,178 @@
+package dpdk
+
+import (
+	"strconv"
+	"strings"
+)
+
+// EALOptions are the EAL arguments dutlab uses. Args renders them.
+type EALOptions struct {
+	// Lcores are the CPUs to run on; the first is the main lcore. Lcore ids
+	// equal CPU ids.
+	Lcores []int `json:"lcores"`
+	// FilePrefix must be unique per process and start with PrefixBase.
+	FilePrefix string `json:"file_prefix"`
+	// Hugepages selects --in-memory on reserved hugepages; otherwise
+	// --no-huge -m MemoryMB (the two cannot be combined).
+	Hugepages bool `json:"hugepages,omitempty"`
+	MemoryMB  int  `json:"memory_mb,omitempty"` // default 512
+	// VDevs are --vdev arguments, e.g. "net_af_xdp0,iface=g0" or "net_null0".
+	VDevs    []string `json:"vdevs,omitempty"`
+	LogLevel string   `json:"log_level,omitempty"` // --log-level, default "notice"
+	Extra    []string `json:"extra,omitempty"`     // appended verbatim
+}
+
+// Args returns argv for rte_eal_init, starting with prog.
+func (o EALOptions) Args(prog string) []string {
+	lcores := o.Lcores
+	if len(lcores) == 0 {
+		lcores = []int{0}
+	}
+	l := make([]string, len(lcores))
+	for i, c := range lcores {
+		l[i] = strconv.Itoa(c)
+	}
+	prefix := o.FilePrefix
+	if prefix == "" {
+		prefix = FilePrefix("")
+	}
+	args := []string{prog,
+		"-l", strings.Join(l, ","), "--main-lcore", l[0],
+		"--no-pci", "--no-telemetry", "--file-prefix=" + prefix,
+	}
+	if o.Hugepages {
+		args = append(args, "--in-memory")
+	} else {
+		mem := o.MemoryMB
+		if mem == 0 {
+			mem = 512
+		}
+		args = append(args, "--no-huge", "--no-shconf", "-m", strconv.Itoa(mem))
+	}
+	for _, v := range o.VDevs {
+		args = append(args, "--vdev="+v)
+	}
+	lvl := o.LogLevel
+	if lvl == "" {
+		lvl = "notice"
+	}
+	args = append(args, "--log-level="+lvl)
+	return append(args, o.Extra...)
+}
+
+// DevName is the ethdev name of a --vdev argument (the part before the first comma).
+func DevName(vdev string) string {
+	name, _, _ := strings.Cut(vdev, ",")
+	return name
+}
+
+// GenStream is one stream of the generator: a frame template (without FCS)
+// and where its varying fields sit.
+type GenStream struct {
+	Template      []byte  `json:"template"`        // the frame, UDP checksum 0
+	SrcPortOffset int     `json:"src_port_offset"` // offset of the UDP source port
+	ProbeOffset   int     `json:"probe_offset"`    // offset of the Probe in the payload; 0 = no probe
+	SrcPortBase   uint16  `json:"src_port_base"`
+	Flows         int     `json:"flows"` // the source port varies over [base, base+flows)
+	RatePPS       float64 `json:"rate_pps,omitempty"`
+}
+
+// GenConfig is what `dutlab-dpdk gen` reads on stdin.
+type GenConfig struct {
+	EAL    EALOptions  `json:"eal"`
+	TXPort string      `json:"tx_port"` // ethdev name; "" = no TX
+	RXPort string      `json:"rx_port"` // ethdev name; "" = no RX
+	Streams []GenStream `json:"streams"`
+	// RatePPS is the total rate over all workers; 0 = as fast as possible.
+	RatePPS    float64 `json:"rate_pps,omitempty"`
+	WarmupMS   int64   `json:"warmup_ms,omitempty"`
+	DurationMS int64   `json:"duration_ms,omitempty"` // 0 = until SIGINT/SIGTERM
+	DrainMS    int64   `json:"drain_ms,omitempty"`    // RX keeps going after TX stops; default 200
+	RingSize   int     `json:"ring_size,omitempty"`   // descriptors per queue; default 1024
+	// NoCopy skips the per-packet template copy: the TX mempool is filled with
+	// the template once and only the varying fields are written per packet.
+	// Only safe with a single stream and when nothing else writes into those
+	// mbufs (net_null, af_xdp copy mode).
+	NoCopy bool `json:"no_copy,omitempty"`
+}
+
+// FwdConfig is what `dutlab-dpdk fwd` reads on stdin.
+type FwdConfig struct {
+	EAL     EALOptions `json:"eal"`
+	InPort  string     `json:"in_port"`  // ethdev name frames arrive on
+	OutPort string     `json:"out_port"` // ethdev name frames leave on
+	DstMAC  string     `json:"dst_mac"`  // written as destination MAC (the Out peer)
+	SrcMAC  string     `json:"src_mac,omitempty"` // default: the Out port's MAC
+	// NoRewrite forwards frames untouched (like testpmd io mode).
+	NoRewrite bool `json:"no_rewrite,omitempty"`
+	RingSize  int  `json:"ring_size,omitempty"`
+}
+
+// Latency is a latency summary in nanoseconds.
+type Latency struct {
+	Count uint64  `json:"count"`
+	Min   int64   `json:"min_ns"`
+	P50   int64   `json:"p50_ns"`
+	P99   int64   `json:"p99_ns"`
+	P999  int64   `json:"p999_ns"`
+	Max   int64   `json:"max_ns"`
+	Mean  float64 `json:"mean_ns"`
+}
+
+// StatsLine is one JSON line the worker prints on stdout: "progress" about
+// once a second, then one "final" (or "error").
+type StatsLine struct {
+	Kind      string `json:"kind"` // progress | final | error
+	ElapsedNS int64  `json:"elapsed_ns"`
+	TxPackets uint64 `json:"tx_packets"`
+	TxBytes   uint64 `json:"tx_bytes"`
+	TxDropped uint64 `json:"tx_dropped"` // tx_burst did not take them
+	RxPackets uint64 `json:"rx_packets"`
+	RxBytes   uint64 `json:"rx_bytes"`
+	DropPackets uint64 `json:"drop_packets,omitempty"` // fwd: dropped
+	RxProbes  uint64 `json:"rx_probes,omitempty"`
+	Reorder   uint64 `json:"reorder,omitempty"`
+	// The final line's counters cover the window only: TX from the end of the
+	// warm-up to the TX stop, RX for probes stamped inside that interval.
+	WindowNS int64             `json:"window_ns,omitempty"`
+	Latency  *Latency          `json:"latency,omitempty"`
+	Info     map[string]string `json:"info,omitempty"`
+	Error    string            `json:"error,omitempty"`
+}
+
+// Probe layout in the UDP payload (ProbeSize bytes, network order):
+// magic u16 "DL", stream u8, generator lcore slot u8, sequence u32, TSC u64.
+const (
+	ProbeMagic = 0x444c
+	ProbeSize  = 16
+)
+
+// Histogram layout shared with the C fast path: values (ns) below 128 are
+// exact; above, 64 linear sub-buckets per power of two.
+const HistBuckets = 2560
+
+// BucketValue returns the lowest value (ns) that falls in bucket i.
+func BucketValue(i int) int64 {
+	if i < 128 {
+		return int64(i)
+	}
+	e := (i-128)/64 + 7
+	sub := (i - 128) % 64
+	return int64(64+sub) << (e - 6)
+}
+
+// BucketOf returns the bucket of value v (ns); the Go twin of the C code.
+func BucketOf(v uint64) int {
+	if v < 128 {
+		return int(v)
+	}
+	e := 63
+	for v>>uint(e) == 0 {
+		e--
+	}
+	i := 128 + (e-7)*64 + int((v>>uint(e-6))&63)
+	if i >= HistBuckets {
+		i = HistBuckets - 1
+	}
+	return i
+}

@@ -1,0 +1,305 @@
+//go:build dpdk && cgo
+
+package dpdk
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"os"
+	"runtime"
+	"testing"
+	"time"
+)
+
+// The EAL is initialised once per test binary, on the main thread.
+func init() { runtime.LockOSThread() }
+
+var ealErr error
+
+func TestMain(m *testing.M) {
+	opts := EALOptions{
+		Lcores:     []int{0, 1},
+		FilePrefix: FilePrefix("test"),
+		MemoryMB:   256,
+		VDevs:      []string{"net_null0", "net_ring0"},
+		LogLevel:   "error",
+	}
+	ealErr = Init(opts.Args("dpdk.test"))
+	code := m.Run()
+	if ealErr == nil {
+		if err := EALCleanup(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+		}
+	}
+	os.Exit(code)
+}
+
+func requireEAL(t *testing.T) {
+	t.Helper()
+	if ealErr != nil {
+		t.Fatalf("EAL did not start: %v", ealErr)
+	}
+}
+
+// setupPort configures a port with one RX and one TX queue and starts it.
+func setupPort(t *testing.T, p Port, pool *Mempool) {
+	t.Helper()
+	if err := p.Configure(1, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.RxQueueSetup(0, 512, pool); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.TxQueueSetup(0, 512); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := p.Stop(); err != nil {
+			t.Error(err)
+		}
+	})
+}
+
+func newPool(t *testing.T, name string) *Mempool {
+	t.Helper()
+	p, err := NewPktmbufPool(name, 4095, 64, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestBindingCalls(t *testing.T) {
+	requireEAL(t)
+	if Lcores()[0] != 0 || LcoreCount() != 2 || MainLcore() != 0 {
+		t.Fatalf("lcores %v count %d main %d, want [0 1] 2 0", Lcores(), LcoreCount(), MainLcore())
+	}
+	if TSCHz() == 0 {
+		t.Fatal("TSC frequency is 0")
+	}
+	if PortCount() < 2 {
+		t.Fatalf("%d ports, want at least net_null0 and net_ring0", PortCount())
+	}
+	if _, err := PortByName("net_nope9"); err == nil {
+		t.Fatal("PortByName found a port that does not exist")
+	}
+	p, err := PortByName("net_null0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if name, err := p.Name(); err != nil || name != "net_null0" {
+		t.Fatalf("port name %q, %v", name, err)
+	}
+	pool := newPool(t, "bind_pool")
+	setupPort(t, p, pool)
+	if mac, err := p.MAC(); err != nil || len(mac) != 6 {
+		t.Fatalf("mac %v, %v", mac, err)
+	}
+	if l, err := p.Link(); err != nil || !l.Up {
+		t.Fatalf("link %+v, %v", l, err)
+	}
+	if err := p.ResetStats(); err != nil {
+		t.Fatal(err)
+	}
+	ms, err := pool.AllocBulk(8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range ms {
+		if err := m.SetData(bytes.Repeat([]byte{0xab}, 60)); err != nil {
+			t.Fatal(err)
+		}
+		if d := m.Data(); len(d) != 60 || d[59] != 0xab {
+			t.Fatalf("mbuf data %x", d)
+		}
+	}
+	sent := p.TxBurst(0, ms)
+	FreeBulk(ms[sent:])
+	rx := make([]*Mbuf, 32)
+	got := p.RxBurst(0, rx)
+	FreeBulk(rx[:got])
+	st, err := p.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.OPackets != uint64(sent) || sent != 8 || got == 0 {
+		t.Fatalf("sent %d (stats %+v), received %d from net_null", sent, st, got)
+	}
+	xs, err := p.Xstats()
+	if err != nil || len(xs) == 0 {
+		t.Fatalf("xstats %v, %v", xs, err)
+	}
+	if xs["tx_good_packets"] != 8 {
+		t.Fatalf("xstats tx_good_packets = %d, want 8", xs["tx_good_packets"])
+	}
+	if pool.Avail() != 4095 {
+		t.Fatalf("pool has %d mbufs, want all 4095 back", pool.Avail())
+	}
+}
+
+// testStream is a 60-byte IPv4/UDP frame with the UDP checksum 0.
+func testStream(flows int) GenStream {
+	f := make([]byte, 60)
+	copy(f, []byte{2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00})
+	ip := f[14:34]
+	ip[0], ip[8], ip[9] = 0x45, 64, 17
+	binary.BigEndian.PutUint16(ip[2:], 46)
+	copy(ip[12:], []byte{198, 18, 0, 1, 198, 19, 0, 1})
+	binary.BigEndian.PutUint16(f[34:], 1000)
+	binary.BigEndian.PutUint16(f[36:], 9)
+	binary.BigEndian.PutUint16(f[38:], 26)
+	return GenStream{Template: f, SrcPortOffset: 34, ProbeOffset: 42, SrcPortBase: 1000, Flows: flows}
+}
+
+// runGen runs worker 0 on lcore 1 until it sent want packets (or a timeout).
+func runGen(t *testing.T, want uint64, extra func()) Counters {
+	t.Helper()
+	if err := LaunchGen(0, 1); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for GenCounters(0).TxPackets < want && time.Now().Before(deadline) {
+		if extra != nil {
+			extra()
+		}
+		time.Sleep(time.Millisecond)
+	}
+	Stop(true, false)
+	time.Sleep(20 * time.Millisecond)
+	Stop(true, true)
+	if ret := WaitLcore(1); ret != 0 {
+		t.Fatalf("worker returned %d", ret)
+	}
+	return GenCounters(0)
+}
+
+func TestRingPairTemplate(t *testing.T) {
+	requireEAL(t)
+	a, b, err := RingPair("tmpl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := newPool(t, "tmpl_pool")
+	setupPort(t, a, pool)
+	setupPort(t, b, pool)
+	st := testStream(4)
+	const n = 100
+	if err := SetupGen([]GenStream{st}, []GenWorker{{TxPort: a, RxPort: b, TX: true, Pool: pool, MaxPackets: n}}); err != nil {
+		t.Fatal(err)
+	}
+	c := runGen(t, n, nil)
+	if c.TxPackets != n || c.TxBytes != n*60 {
+		t.Fatalf("counters %+v, want %d packets sent", c, n)
+	}
+	rx := make([]*Mbuf, 32)
+	var got int
+	for got < n {
+		k := b.RxBurst(0, rx)
+		if k == 0 {
+			break
+		}
+		for _, m := range rx[:k] {
+			d := m.Data()
+			if len(d) != 60 {
+				t.Fatalf("frame %d: %d bytes, want 60", got, len(d))
+			}
+			want := append([]byte(nil), st.Template...)
+			binary.BigEndian.PutUint16(want[34:], uint16(1000+got%4))
+			copy(want[42:], d[42:58]) // the probe is checked below
+			if !bytes.Equal(d, want) {
+				t.Fatalf("frame %d:\n got %x\nwant %x", got, d, want)
+			}
+			if m, s := binary.BigEndian.Uint16(d[42:]), binary.LittleEndian.Uint32(d[46:]); m != ProbeMagic || s != uint32(got) {
+				t.Fatalf("frame %d: probe magic %#x seq %d", got, m, s)
+			}
+			got++
+		}
+		FreeBulk(rx[:k])
+	}
+	if got != n {
+		t.Fatalf("received %d frames, want %d", got, n)
+	}
+}
+
+func TestRingLatencyAndRate(t *testing.T) {
+	requireEAL(t)
+	a, b, err := RingPair("lat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := newPool(t, "lat_pool")
+	setupPort(t, a, pool)
+	setupPort(t, b, pool)
+	StartWindow()
+	const n = 20000
+	// 1 Mpps paced: about 20 ms.
+	if err := SetupGen([]GenStream{testStream(16)}, []GenWorker{{TxPort: a, RxPort: b, TX: true, RX: true, Pool: pool, MaxPackets: n, RatePPS: 1e6}}); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	c := runGen(t, n, nil)
+	if el := time.Since(start); el < 10*time.Millisecond {
+		t.Errorf("%d packets at 1 Mpps took %v: pacing did not hold back", n, el)
+	}
+	if c.TxPackets != n || c.RxPackets != n || c.RxProbes != n || c.RxWindow != n || c.Reorder != 0 {
+		t.Fatalf("counters %+v, want %d through", c, n)
+	}
+	h := make([]uint64, HistBuckets)
+	GenHistogram(0, h)
+	var sum uint64
+	for _, v := range h {
+		sum += v
+	}
+	if sum != n {
+		t.Fatalf("histogram holds %d samples, want %d", sum, n)
+	}
+}
+
+func TestNullTxAndForward(t *testing.T) {
+	requireEAL(t)
+	null, err := PortByName("net_null0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ring, err := PortByName("net_ring0") // a loopback: what it sends it receives
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := newPool(t, "fwd_pool")
+	setupPort(t, null, pool)
+	setupPort(t, ring, pool)
+	// Forward what net_null "receives" into the ring, with a MAC rewrite.
+	dst, src := []byte{2, 1, 1, 1, 1, 1}, []byte{2, 2, 2, 2, 2, 2}
+	if err := SetupFwd([]FwdWorker{{In: null, Out: ring, Rewrite: true, Src: src, Dst: dst}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := LaunchFwd(0, 1); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	Stop(true, true)
+	if ret := WaitLcore(1); ret != 0 {
+		t.Fatalf("forwarder returned %d", ret)
+	}
+	c := FwdCounters(0)
+	if c.RxPackets == 0 || c.TxPackets == 0 {
+		t.Fatalf("forwarder counters %+v", c)
+	}
+	rx := make([]*Mbuf, 1)
+	if ring.RxBurst(0, rx) != 1 {
+		t.Fatal("nothing came back through net_ring0")
+	}
+	d := rx[0].Data()
+	if !bytes.Equal(d[:6], dst) || !bytes.Equal(d[6:12], src) {
+		t.Fatalf("forwarded frame starts %x, want dst %x src %x", d[:12], dst, src)
+	}
+	FreeBulk(rx)
+	for ring.RxBurst(0, rx) == 1 {
+		FreeBulk(rx)
+	}
+	t.Logf("forwarded %d frames from net_null0 to net_ring0 in 50 ms", c.TxPackets)
+}

@@ -1,0 +1,213 @@
+//go:build dpdk && cgo
+
+package dpdk
+
+/*
+#cgo pkg-config: libdpdk
+#include "fastpath.h"
+
+static void dl_gen_set_stream(unsigned i, const void *tmpl, uint16_t len, uint16_t sport_off,
+	uint16_t probe_off, uint16_t sport_base, uint32_t flows)
+{
+	struct dl_stream *s = &dl_streams[i];
+	memset(s, 0, sizeof(*s));
+	memcpy(s->tmpl, tmpl, len);
+	s->len = len;
+	s->sport_off = sport_off;
+	s->probe_off = probe_off;
+	s->sport_base = sport_base;
+	s->flows = flows ? flows : 1;
+}
+static void dl_gen_set_nstreams(unsigned n) { dl_nstreams = n; }
+static void dl_gen_set_worker(int i, uint16_t txp, uint16_t txq, uint16_t rxp, uint16_t rxq,
+	int tx_on, int rx_on, int no_copy, double rate, uint64_t max_pkts, struct rte_mempool *mp)
+{
+	struct dl_gen_worker *w = &dl_gen[i];
+	memset(w, 0, sizeof(*w));
+	w->tx_port = txp; w->tx_queue = txq; w->rx_port = rxp; w->rx_queue = rxq;
+	w->tx_on = tx_on; w->rx_on = rx_on; w->no_copy = no_copy;
+	w->id = (uint8_t)i; w->rate_pps = rate; w->max_pkts = max_pkts; w->pool = mp;
+}
+static void dl_gen_run(int i) { dl_gen_loop(&dl_gen[i]); }
+static struct dl_counters *dl_gen_counters(int i) { return &dl_gen[i].c; }
+static uint64_t *dl_gen_hist(int i) { return dl_gen[i].hist; }
+
+static void dl_fwd_set_worker(int i, uint16_t inp, uint16_t inq, uint16_t outp, uint16_t outq,
+	int rewrite, int drain_out, const uint8_t *src, const uint8_t *dst)
+{
+	struct dl_fwd_worker *w = &dl_fwd[i];
+	memset(w, 0, sizeof(*w));
+	w->in_port = inp; w->in_queue = inq; w->out_port = outp; w->out_queue = outq;
+	w->rewrite = rewrite; w->drain_out = drain_out;
+	memcpy(w->src.addr_bytes, src, 6);
+	memcpy(w->dst.addr_bytes, dst, 6);
+}
+static void dl_fwd_run(int i) { dl_fwd_loop(&dl_fwd[i]); }
+static struct dl_counters *dl_fwd_counters(int i) { return &dl_fwd[i].c; }
+*/
+import "C"
+
+import (
+	"fmt"
+	"net"
+	"unsafe"
+)
+
+// Fast-path limits, from fastpath.h.
+const (
+	MaxWorkers  = C.DL_MAX_WORKERS
+	MaxStreams  = C.DL_MAX_STREAMS
+	MaxTemplate = C.DL_TMPL_MAX
+	Burst       = C.DL_BURST
+)
+
+// Counters are one worker's fast-path counters.
+type Counters struct {
+	TxPackets, TxBytes, TxDropped, AllocFailed         uint64
+	RxPackets, RxBytes, RxProbes, RxWindow, RxWinBytes uint64
+	Reorder, FwdDropped, OutRx                         uint64
+}
+
+func readCounters(c *C.struct_dl_counters) Counters {
+	return Counters{
+		TxPackets: uint64(c.tx_pkts), TxBytes: uint64(c.tx_bytes), TxDropped: uint64(c.tx_drop),
+		AllocFailed: uint64(c.alloc_fail), RxPackets: uint64(c.rx_pkts), RxBytes: uint64(c.rx_bytes),
+		RxProbes: uint64(c.rx_probes), RxWindow: uint64(c.rx_win), RxWinBytes: uint64(c.rx_win_bytes),
+		Reorder: uint64(c.reorder), FwdDropped: uint64(c.fwd_drop), OutRx: uint64(c.out_rx),
+	}
+}
+
+// Add sums two counter sets.
+func (c Counters) Add(o Counters) Counters {
+	return Counters{c.TxPackets + o.TxPackets, c.TxBytes + o.TxBytes, c.TxDropped + o.TxDropped,
+		c.AllocFailed + o.AllocFailed, c.RxPackets + o.RxPackets, c.RxBytes + o.RxBytes,
+		c.RxProbes + o.RxProbes, c.RxWindow + o.RxWindow, c.RxWinBytes + o.RxWinBytes,
+		c.Reorder + o.Reorder, c.FwdDropped + o.FwdDropped, c.OutRx + o.OutRx}
+}
+
+// GenWorker is one generator lcore: it owns one TX queue and one RX queue.
+type GenWorker struct {
+	TxPort, RxPort   Port
+	TxQueue, RxQueue uint16
+	TX, RX           bool
+	Pool             *Mempool // TX mbufs
+	RatePPS          float64  // this worker's rate; 0 = as fast as possible
+	MaxPackets       uint64   // stop sending after this many; 0 = no limit
+	NoCopy           bool     // the pool holds the template already (FillPool)
+}
+
+// SetupGen loads the streams and workers into the C fast path. There is one
+// generator per process; call it before launching and not while running.
+func SetupGen(streams []GenStream, workers []GenWorker) error {
+	if len(streams) == 0 || len(streams) > MaxStreams {
+		return fmt.Errorf("set up generator: %d streams, want 1..%d", len(streams), MaxStreams)
+	}
+	if len(workers) == 0 || len(workers) > MaxWorkers {
+		return fmt.Errorf("set up generator: %d workers, want 1..%d", len(workers), MaxWorkers)
+	}
+	for i, s := range streams {
+		n := len(s.Template)
+		if n < 14 || n > MaxTemplate {
+			return fmt.Errorf("stream %d: template of %d bytes, want 14..%d", i, n, MaxTemplate)
+		}
+		if s.SrcPortOffset < 0 || s.SrcPortOffset+2 > n {
+			return fmt.Errorf("stream %d: source port offset %d outside the template", i, s.SrcPortOffset)
+		}
+		if s.ProbeOffset < 0 || (s.ProbeOffset > 0 && s.ProbeOffset+ProbeSize > n) {
+			return fmt.Errorf("stream %d: probe offset %d leaves no room for the %d-byte probe", i, s.ProbeOffset, ProbeSize)
+		}
+		C.dl_gen_set_stream(C.uint(i), unsafe.Pointer(&s.Template[0]), C.uint16_t(n), C.uint16_t(s.SrcPortOffset),
+			C.uint16_t(s.ProbeOffset), C.uint16_t(s.SrcPortBase), C.uint32_t(max(s.Flows, 1)))
+	}
+	C.dl_gen_set_nstreams(C.uint(len(streams)))
+	for i, w := range workers {
+		if w.TX && w.Pool == nil {
+			return fmt.Errorf("worker %d: TX without a mempool", i)
+		}
+		var mp *C.struct_rte_mempool
+		if w.Pool != nil {
+			mp = w.Pool.p
+		}
+		C.dl_gen_set_worker(C.int(i), C.uint16_t(w.TxPort), C.uint16_t(w.TxQueue), C.uint16_t(w.RxPort), C.uint16_t(w.RxQueue),
+			cbool(w.TX), cbool(w.RX), cbool(w.NoCopy), C.double(w.RatePPS), C.uint64_t(w.MaxPackets), mp)
+	}
+	C.dl_set_stop(0, 0)
+	return nil
+}
+
+// FillPool writes stream 0's template into every mbuf of pool (for NoCopy).
+func FillPool(pool *Mempool) { C.dl_fill_pool(pool.p) }
+
+// LaunchGen starts generator worker i on lcore (a worker lcore, not the main one).
+func LaunchGen(i int, lcore uint) error {
+	return errRet(fmt.Sprintf("launch generator worker %d on lcore %d", i, lcore), C.dl_gen_launch(C.int(i), C.uint(lcore)))
+}
+
+// RunGen runs generator worker i on the calling thread until Stop(true, true).
+func RunGen(i int) { C.dl_gen_run(C.int(i)) }
+
+// GenCounters reads worker i's counters.
+func GenCounters(i int) Counters { return readCounters(C.dl_gen_counters(C.int(i))) }
+
+// GenHistogram adds worker i's latency buckets (ns, see BucketValue) into dst,
+// which must hold HistBuckets entries.
+func GenHistogram(i int, dst []uint64) {
+	src := unsafe.Slice((*C.uint64_t)(C.dl_gen_hist(C.int(i))), HistBuckets)
+	for b := range dst[:HistBuckets] {
+		dst[b] += uint64(src[b])
+	}
+}
+
+// StartWindow marks now as the start of the measured window: probes stamped
+// earlier count as warm-up.
+func StartWindow() { C.dl_set_win_start() }
+
+// Stop sets the fast path's stop flags: tx stops sending (generators keep
+// receiving), rx ends every loop.
+func Stop(tx, rx bool) { C.dl_set_stop(cbool(tx), cbool(rx)) }
+
+// FwdWorker is one forwarding lcore: In queue -> Out queue.
+type FwdWorker struct {
+	In, Out           Port
+	InQueue, OutQueue uint16
+	Rewrite           bool // write Src and Dst into the Ethernet header
+	Src, Dst          net.HardwareAddr
+	DrainOut          bool // also receive and drop what arrives on Out
+}
+
+// SetupFwd loads the forwarding workers into the C fast path.
+func SetupFwd(workers []FwdWorker) error {
+	if len(workers) == 0 || len(workers) > MaxWorkers {
+		return fmt.Errorf("set up forwarder: %d workers, want 1..%d", len(workers), MaxWorkers)
+	}
+	for i, w := range workers {
+		var src, dst [6]byte
+		if w.Rewrite && (len(w.Src) != 6 || len(w.Dst) != 6) {
+			return fmt.Errorf("forwarder worker %d: MAC rewrite needs 6-byte source and destination", i)
+		}
+		copy(src[:], w.Src)
+		copy(dst[:], w.Dst)
+		C.dl_fwd_set_worker(C.int(i), C.uint16_t(w.In), C.uint16_t(w.InQueue), C.uint16_t(w.Out), C.uint16_t(w.OutQueue),
+			cbool(w.Rewrite), cbool(w.DrainOut), (*C.uint8_t)(&src[0]), (*C.uint8_t)(&dst[0]))
+	}
+	C.dl_set_stop(0, 0)
+	return nil
+}
+
+// LaunchFwd starts forwarding worker i on lcore.
+func LaunchFwd(i int, lcore uint) error {
+	return errRet(fmt.Sprintf("launch forwarder worker %d on lcore %d", i, lcore), C.dl_fwd_launch(C.int(i), C.uint(lcore)))
+}
+
+// RunFwd runs forwarding worker i on the calling thread until Stop(_, true).
+func RunFwd(i int) { C.dl_fwd_run(C.int(i)) }
+
+// FwdCounters reads forwarding worker i's counters.
+func FwdCounters(i int) Counters { return readCounters(C.dl_fwd_counters(C.int(i))) }
+
+func cbool(b bool) C.int {
+	if b {
+		return 1
+	}
+	return 0
+}

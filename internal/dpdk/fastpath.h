@@ -1,0 +1,260 @@
+/*
+ * fastpath.h: dutlab's DPDK per-packet loops. Included once, by fastpath.go.
+ *
+ * Contract: every loop runs on one lcore and owns its queues (one TX queue and
+ * one RX queue per worker, no shared state between workers). Go configures the
+ * static tables below before launch, reads the per-worker counters while the
+ * loops run, and stops them with the stop flags. Each cgo call runs bursts
+ * until a stop flag is set, never one call per packet.
+ */
+#include <stdint.h>
+#include <string.h>
+#include <rte_common.h>
+#include <rte_cycles.h>
+#include <rte_byteorder.h>
+#include <rte_mbuf.h>
+#include <rte_ethdev.h>
+#include <rte_ether.h>
+#include <rte_memcpy.h>
+
+#define DL_BURST 32
+#define DL_MAX_WORKERS 64
+#define DL_MAX_STREAMS 16
+#define DL_TMPL_MAX 2048
+#define DL_HIST_BUCKETS 2560 /* keep equal to HistBuckets in config.go */
+#define DL_PROBE_MAGIC 0x444c
+
+/* Probe in the UDP payload; must match the layout in config.go. */
+struct dl_probe {
+	uint16_t magic;
+	uint8_t stream;
+	uint8_t gen;
+	uint32_t seq;
+	uint64_t tsc;
+} __attribute__((packed));
+
+struct dl_stream {
+	uint8_t tmpl[DL_TMPL_MAX];
+	uint16_t len;
+	uint16_t sport_off;
+	uint16_t probe_off; /* 0 = no probe */
+	uint16_t sport_base;
+	uint32_t flows;
+};
+
+/* Counters written only by their own worker; Go reads them. */
+struct dl_counters {
+	volatile uint64_t tx_pkts, tx_bytes, tx_drop, alloc_fail;
+	volatile uint64_t rx_pkts, rx_bytes, rx_probes, rx_win, rx_win_bytes, reorder;
+	volatile uint64_t fwd_drop, out_rx;
+};
+
+struct dl_gen_worker {
+	uint16_t tx_port, tx_queue, rx_port, rx_queue;
+	int tx_on, rx_on, no_copy;
+	uint8_t id;
+	double rate_pps; /* 0 = as fast as possible */
+	uint64_t max_pkts; /* 0 = unlimited */
+	struct rte_mempool *pool;
+	struct dl_counters c __rte_cache_aligned;
+	uint64_t hist[DL_HIST_BUCKETS] __rte_cache_aligned;
+	uint32_t flow[DL_MAX_STREAMS];
+	uint32_t last_seq[256];
+	uint32_t seq;
+} __rte_cache_aligned;
+
+struct dl_fwd_worker {
+	uint16_t in_port, in_queue, out_port, out_queue;
+	int rewrite, drain_out;
+	struct rte_ether_addr src, dst;
+	struct dl_counters c __rte_cache_aligned;
+} __rte_cache_aligned;
+
+static struct dl_stream dl_streams[DL_MAX_STREAMS];
+static unsigned dl_nstreams;
+static struct dl_gen_worker dl_gen[DL_MAX_WORKERS];
+static struct dl_fwd_worker dl_fwd[DL_MAX_WORKERS];
+static volatile int dl_stop_tx, dl_stop_rx;
+static volatile uint64_t dl_win_start_tsc; /* probes stamped before it are warm-up */
+
+static inline unsigned dl_bucket(uint64_t v)
+{
+	unsigned e, i;
+	if (v < 128)
+		return (unsigned)v;
+	e = 63 - __builtin_clzll(v);
+	i = 128 + (e - 7) * 64 + (unsigned)((v >> (e - 6)) & 63);
+	return i < DL_HIST_BUCKETS ? i : DL_HIST_BUCKETS - 1;
+}
+
+static inline void dl_gen_rx(struct dl_gen_worker *w, uint64_t ns_mult)
+{
+	struct rte_mbuf *rx[DL_BURST];
+	uint16_t nb, i;
+	uint64_t now, win = dl_win_start_tsc;
+
+	nb = rte_eth_rx_burst(w->rx_port, w->rx_queue, rx, DL_BURST);
+	if (nb == 0)
+		return;
+	now = rte_rdtsc();
+	for (i = 0; i < nb; i++) {
+		struct rte_mbuf *m = rx[i];
+		const uint8_t *d = rte_pktmbuf_mtod(m, const uint8_t *);
+		uint32_t len = m->pkt_len, ihl;
+		const struct dl_probe *p;
+
+		w->c.rx_pkts++;
+		w->c.rx_bytes += len;
+		if (m->data_len < 14 + 20 + 8 + sizeof(*p) || d[12] != 0x08 || d[13] != 0x00)
+			continue;
+		ihl = (d[14] & 0x0f) * 4u;
+		if (d[14 + 9] != 17 || m->data_len < 14 + ihl + 8 + sizeof(*p))
+			continue;
+		p = (const struct dl_probe *)(d + 14 + ihl + 8);
+		if (p->magic != rte_cpu_to_be_16(DL_PROBE_MAGIC))
+			continue;
+		w->c.rx_probes++;
+		{
+			uint64_t tsc = p->tsc;
+			uint32_t seq = p->seq;
+			if (tsc >= win && tsc <= now) {
+				w->c.rx_win++;
+				w->c.rx_win_bytes += len;
+				w->hist[dl_bucket(((now - tsc) * ns_mult) >> 20)]++;
+			}
+			if ((int32_t)(seq - w->last_seq[p->gen]) < 0)
+				w->c.reorder++;
+			else
+				w->last_seq[p->gen] = seq;
+		}
+	}
+	rte_pktmbuf_free_bulk(rx, nb);
+}
+
+/* dl_gen_loop sends the streams round robin and receives, until stopped. */
+static int dl_gen_loop(void *arg)
+{
+	struct dl_gen_worker *w = arg;
+	struct rte_mbuf *pkts[DL_BURST];
+	uint64_t hz = rte_get_tsc_hz();
+	uint64_t ns_mult = (1000000000ull << 20) / hz;
+	double ppc = w->rate_pps > 0 ? w->rate_pps / (double)hz : 0; /* packets per cycle */
+	uint64_t start = rte_rdtsc(), paced = 0;
+	unsigned s = 0;
+
+	while (!dl_stop_rx) {
+		if (w->tx_on && !dl_stop_tx && (w->max_pkts == 0 || w->c.tx_pkts < w->max_pkts)) {
+			unsigned n = DL_BURST, i;
+			uint16_t sent;
+			uint64_t tsc = rte_rdtsc(), bytes = 0;
+
+			if (ppc > 0) {
+				uint64_t due = (uint64_t)((double)(tsc - start) * ppc);
+				if (due > paced + 4 * DL_BURST) /* stalled: do not catch up in a flood */
+					paced = due - DL_BURST;
+				n = due > paced ? (unsigned)(due - paced) : 0;
+				if (n > DL_BURST)
+					n = DL_BURST;
+			}
+			if (w->max_pkts && w->c.tx_pkts + n > w->max_pkts)
+				n = (unsigned)(w->max_pkts - w->c.tx_pkts);
+			if (n > 0 && rte_pktmbuf_alloc_bulk(w->pool, pkts, n) != 0) {
+				w->c.alloc_fail++;
+				n = 0;
+			}
+			for (i = 0; i < n; i++) {
+				struct dl_stream *st = &dl_streams[s];
+				struct rte_mbuf *m = pkts[i];
+				uint8_t *d = rte_pktmbuf_mtod(m, uint8_t *);
+				uint32_t f = w->flow[s];
+
+				if (!w->no_copy)
+					rte_memcpy(d, st->tmpl, st->len);
+				m->data_len = st->len;
+				m->pkt_len = st->len;
+				bytes += st->len;
+				*(uint16_t *)(d + st->sport_off) = rte_cpu_to_be_16((uint16_t)(st->sport_base + f));
+				w->flow[s] = ++f == st->flows ? 0 : f;
+				if (st->probe_off) {
+					struct dl_probe *p = (struct dl_probe *)(d + st->probe_off);
+					p->magic = rte_cpu_to_be_16(DL_PROBE_MAGIC);
+					p->stream = (uint8_t)s;
+					p->gen = w->id;
+					p->seq = w->seq++;
+					p->tsc = tsc;
+				}
+				if (++s == dl_nstreams)
+					s = 0;
+			}
+			if (n > 0) {
+				sent = rte_eth_tx_burst(w->tx_port, w->tx_queue, pkts, (uint16_t)n);
+				if (sent < n) {
+					for (i = sent; i < n; i++)
+						bytes -= pkts[i]->pkt_len;
+					rte_pktmbuf_free_bulk(pkts + sent, n - sent);
+					w->c.tx_drop += n - sent;
+				}
+				w->c.tx_pkts += sent;
+				w->c.tx_bytes += bytes;
+				paced += n;
+			}
+		}
+		if (w->rx_on)
+			dl_gen_rx(w, ns_mult);
+	}
+	return 0;
+}
+
+/* dl_fwd_loop forwards in -> out with a MAC rewrite, until dl_stop_rx. */
+static int dl_fwd_loop(void *arg)
+{
+	struct dl_fwd_worker *w = arg;
+	struct rte_mbuf *pkts[DL_BURST];
+
+	while (!dl_stop_rx) {
+		uint16_t nb = rte_eth_rx_burst(w->in_port, w->in_queue, pkts, DL_BURST), sent, i;
+		if (nb > 0) {
+			uint64_t bytes = 0;
+			for (i = 0; i < nb; i++) {
+				struct rte_ether_hdr *eth = rte_pktmbuf_mtod(pkts[i], struct rte_ether_hdr *);
+				w->c.rx_bytes += pkts[i]->pkt_len;
+				if (w->rewrite) {
+					rte_ether_addr_copy(&w->dst, &eth->dst_addr);
+					rte_ether_addr_copy(&w->src, &eth->src_addr);
+				}
+			}
+			sent = rte_eth_tx_burst(w->out_port, w->out_queue, pkts, nb);
+			for (i = 0; i < sent; i++)
+				bytes += pkts[i]->pkt_len;
+			if (sent < nb) {
+				rte_pktmbuf_free_bulk(pkts + sent, nb - sent);
+				w->c.fwd_drop += nb - sent;
+			}
+			w->c.rx_pkts += nb;
+			w->c.tx_pkts += sent;
+			w->c.tx_bytes += bytes;
+		}
+		if (w->drain_out) {
+			nb = rte_eth_rx_burst(w->out_port, w->out_queue, pkts, DL_BURST);
+			if (nb > 0) {
+				rte_pktmbuf_free_bulk(pkts, nb);
+				w->c.out_rx += nb;
+			}
+		}
+	}
+	return 0;
+}
+
+static int dl_gen_launch(int i, unsigned lcore) { return rte_eal_remote_launch(dl_gen_loop, &dl_gen[i], lcore); }
+static int dl_fwd_launch(int i, unsigned lcore) { return rte_eal_remote_launch(dl_fwd_loop, &dl_fwd[i], lcore); }
+static void dl_set_stop(int tx, int rx) { dl_stop_tx = tx; dl_stop_rx = rx; }
+static void dl_set_win_start(void) { dl_win_start_tsc = rte_rdtsc(); }
+
+/* Fill every mbuf of a pool with stream 0's template (NoCopy mode). */
+static void dl_fill_one(struct rte_mempool *mp, void *opaque, void *obj, unsigned idx)
+{
+	struct rte_mbuf *m = obj;
+	(void)mp; (void)opaque; (void)idx;
+	rte_memcpy((uint8_t *)m->buf_addr + RTE_PKTMBUF_HEADROOM, dl_streams[0].tmpl, dl_streams[0].len);
+}
+static void dl_fill_pool(struct rte_mempool *mp) { rte_mempool_obj_iter(mp, dl_fill_one, NULL); }
