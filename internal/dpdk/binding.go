@@ -298,7 +298,9 @@ func (p Port) Stats() (PortStats, error) {
 }
 
 // ResetStats zeroes the port's basic counters.
-func (p Port) ResetStats() error { return errRet("reset port stats", C.rte_eth_stats_reset(C.uint16_t(p))) }
+func (p Port) ResetStats() error {
+	return errRet("reset port stats", C.rte_eth_stats_reset(C.uint16_t(p)))
+}
 
 // Xstats reads the port's extended counters by name.
 func (p Port) Xstats() (map[string]uint64, error) {

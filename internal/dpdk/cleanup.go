@@ -62,3 +62,12 @@ func pidAlive(name string) bool {
 	err = syscall.Kill(pid, 0)
 	return err == nil || errors.Is(err, syscall.EPERM)
 }
+
+// RemoveRuntime removes the EAL runtime directory of prefix; a process calls
+// it for its own prefix after EALCleanup (the EAL leaves the directory behind).
+func RemoveRuntime(prefix string) error {
+	if prefix == "" || !strings.HasPrefix(prefix, PrefixBase) {
+		return fmt.Errorf("remove runtime dir: prefix %q is not dutlab's", prefix)
+	}
+	return os.RemoveAll(filepath.Join(runtimeDir, prefix))
+}

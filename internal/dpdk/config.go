@@ -79,9 +79,9 @@ type GenStream struct {
 
 // GenConfig is what `dutlab-dpdk gen` reads on stdin.
 type GenConfig struct {
-	EAL    EALOptions  `json:"eal"`
-	TXPort string      `json:"tx_port"` // ethdev name; "" = no TX
-	RXPort string      `json:"rx_port"` // ethdev name; "" = no RX
+	EAL     EALOptions  `json:"eal"`
+	TXPort  string      `json:"tx_port"` // ethdev name; "" = no TX
+	RXPort  string      `json:"rx_port"` // ethdev name; "" = no RX
 	Streams []GenStream `json:"streams"`
 	// RatePPS is the total rate over all workers; 0 = as fast as possible.
 	RatePPS    float64 `json:"rate_pps,omitempty"`
@@ -99,13 +99,14 @@ type GenConfig struct {
 // FwdConfig is what `dutlab-dpdk fwd` reads on stdin.
 type FwdConfig struct {
 	EAL     EALOptions `json:"eal"`
-	InPort  string     `json:"in_port"`  // ethdev name frames arrive on
-	OutPort string     `json:"out_port"` // ethdev name frames leave on
-	DstMAC  string     `json:"dst_mac"`  // written as destination MAC (the Out peer)
+	InPort  string     `json:"in_port"`           // ethdev name frames arrive on
+	OutPort string     `json:"out_port"`          // ethdev name frames leave on
+	DstMAC  string     `json:"dst_mac"`           // written as destination MAC (the Out peer)
 	SrcMAC  string     `json:"src_mac,omitempty"` // default: the Out port's MAC
 	// NoRewrite forwards frames untouched (like testpmd io mode).
-	NoRewrite bool `json:"no_rewrite,omitempty"`
-	RingSize  int  `json:"ring_size,omitempty"`
+	NoRewrite  bool  `json:"no_rewrite,omitempty"`
+	RingSize   int   `json:"ring_size,omitempty"`
+	DurationMS int64 `json:"duration_ms,omitempty"` // 0 = until SIGINT/SIGTERM
 }
 
 // Latency is a latency summary in nanoseconds.
@@ -122,16 +123,16 @@ type Latency struct {
 // StatsLine is one JSON line the worker prints on stdout: "progress" about
 // once a second, then one "final" (or "error").
 type StatsLine struct {
-	Kind      string `json:"kind"` // progress | final | error
-	ElapsedNS int64  `json:"elapsed_ns"`
-	TxPackets uint64 `json:"tx_packets"`
-	TxBytes   uint64 `json:"tx_bytes"`
-	TxDropped uint64 `json:"tx_dropped"` // tx_burst did not take them
-	RxPackets uint64 `json:"rx_packets"`
-	RxBytes   uint64 `json:"rx_bytes"`
+	Kind        string `json:"kind"` // progress | final | error
+	ElapsedNS   int64  `json:"elapsed_ns"`
+	TxPackets   uint64 `json:"tx_packets"`
+	TxBytes     uint64 `json:"tx_bytes"`
+	TxDropped   uint64 `json:"tx_dropped"` // tx_burst did not take them
+	RxPackets   uint64 `json:"rx_packets"`
+	RxBytes     uint64 `json:"rx_bytes"`
 	DropPackets uint64 `json:"drop_packets,omitempty"` // fwd: dropped
-	RxProbes  uint64 `json:"rx_probes,omitempty"`
-	Reorder   uint64 `json:"reorder,omitempty"`
+	RxProbes    uint64 `json:"rx_probes,omitempty"`
+	Reorder     uint64 `json:"reorder,omitempty"`
 	// The final line's counters cover the window only: TX from the end of the
 	// warm-up to the TX stop, RX for probes stamped inside that interval.
 	WindowNS int64             `json:"window_ns,omitempty"`
@@ -175,4 +176,42 @@ func BucketOf(v uint64) int {
 		i = HistBuckets - 1
 	}
 	return i
+}
+
+// Summarize turns histogram buckets (see BucketValue) into a latency summary;
+// values are bucket lower bounds, within 1/64 of the true value.
+func Summarize(hist []uint64) *Latency {
+	var n uint64
+	var sum float64
+	lo, hi := -1, -1
+	for i, c := range hist {
+		if c == 0 {
+			continue
+		}
+		if lo < 0 {
+			lo = i
+		}
+		hi = i
+		n += c
+		sum += float64(c) * float64(BucketValue(i))
+	}
+	if n == 0 {
+		return nil
+	}
+	at := func(q float64) int64 {
+		want := uint64(q*float64(n) + 0.5)
+		if want == 0 {
+			want = 1
+		}
+		var seen uint64
+		for i, c := range hist {
+			seen += c
+			if seen >= want {
+				return BucketValue(i)
+			}
+		}
+		return BucketValue(hi)
+	}
+	return &Latency{Count: n, Min: BucketValue(lo), P50: at(0.50), P99: at(0.99), P999: at(0.999),
+		Max: BucketValue(hi), Mean: sum / float64(n)}
 }

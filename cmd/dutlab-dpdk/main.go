@@ -1,0 +1,103 @@
+//go:build dpdk && cgo
+
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"sync"
+
+	"github.com/vishvananda/netns"
+
+	"github.com/dutlab/dutlab/internal/dpdk"
+	"github.com/dutlab/dutlab/internal/nsexec"
+)
+
+// The main goroutine stays on the main thread: it enters the namespace, runs
+// the EAL there (the main lcore) and makes every control-plane DPDK call.
+func init() { runtime.LockOSThread() }
+
+func main() {
+	out := &lineWriter{w: os.Stdout}
+	if err := run(os.Args[1:], os.Stdin, out); err != nil {
+		out.write(dpdk.StatsLine{Kind: "error", Error: err.Error()})
+		fmt.Fprintln(os.Stderr, "dutlab-dpdk:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string, stdin io.Reader, out *lineWriter) error {
+	if len(args) == 0 || (args[0] != "gen" && args[0] != "fwd") {
+		return errors.New("usage: dutlab-dpdk gen|fwd [--netns NAME] [--config FILE|-]")
+	}
+	fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
+	ns := fs.String("netns", "", "network namespace to enter before the EAL starts (name under /run/netns or path)")
+	cfgPath := fs.String("config", "-", "JSON configuration file, - for stdin")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	raw, err := readConfig(*cfgPath, stdin)
+	if err != nil {
+		return err
+	}
+	if *ns != "" {
+		if err := enterNetns(*ns); err != nil {
+			return err
+		}
+	}
+	if args[0] == "gen" {
+		var cfg dpdk.GenConfig
+		if err := json.Unmarshal(raw, &cfg); err != nil {
+			return fmt.Errorf("parse gen config: %w", err)
+		}
+		return runGen(cfg, out)
+	}
+	var cfg dpdk.FwdConfig
+	if err := json.Unmarshal(raw, &cfg); err != nil {
+		return fmt.Errorf("parse fwd config: %w", err)
+	}
+	return runFwd(cfg, out)
+}
+
+func readConfig(path string, stdin io.Reader) ([]byte, error) {
+	if path == "-" {
+		return io.ReadAll(stdin)
+	}
+	return os.ReadFile(path)
+}
+
+// enterNetns moves the main thread into a namespace. Threads the EAL creates
+// later (lcores, interrupts) inherit it.
+func enterNetns(name string) error {
+	path := name
+	if path[0] != '/' {
+		path = nsexec.Path(name)
+	}
+	h, err := netns.GetFromPath(path)
+	if err != nil {
+		return fmt.Errorf("open netns %s: %w", path, err)
+	}
+	defer h.Close()
+	if err := netns.Set(h); err != nil {
+		return fmt.Errorf("enter netns %s: %w", path, err)
+	}
+	return nil
+}
+
+// lineWriter writes one JSON object per line; safe for concurrent use.
+type lineWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lineWriter) write(v dpdk.StatsLine) {
+	b, _ := json.Marshal(v)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.w.Write(append(b, '\n'))
+}

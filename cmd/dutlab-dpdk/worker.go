@@ -1,0 +1,436 @@
+//go:build dpdk && cgo
+
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/dutlab/dutlab/internal/dpdk"
+)
+
+const defaultRing = 1024
+
+// session is a started EAL with its ports; close undoes everything.
+type session struct {
+	prefix string
+	ports  []dpdk.Port
+	names  []string
+	pools  []*dpdk.Mempool
+}
+
+func startEAL(o dpdk.EALOptions) (*session, error) {
+	if o.FilePrefix == "" {
+		o.FilePrefix = dpdk.FilePrefix("")
+	}
+	if err := dpdk.Init(o.Args("dutlab-dpdk")); err != nil {
+		return nil, err
+	}
+	return &session{prefix: o.FilePrefix}, nil
+}
+
+// workerLcores are the lcores that run loops: the workers, or the main lcore
+// alone when it is the only one.
+func workerLcores() []uint {
+	l := dpdk.Lcores()
+	if len(l) == 1 {
+		return l
+	}
+	return l[1:]
+}
+
+// port finds a port by name and sets it up once with nq queue pairs.
+func (s *session) port(name string, nq uint16, ring uint16, rxPool *dpdk.Mempool) (dpdk.Port, error) {
+	for i, n := range s.names {
+		if n == name {
+			return s.ports[i], nil
+		}
+	}
+	p, err := dpdk.PortByName(name)
+	if err != nil {
+		return 0, err
+	}
+	if err := p.Configure(nq, nq); err != nil {
+		return 0, err
+	}
+	for q := uint16(0); q < nq; q++ {
+		if err := p.RxQueueSetup(q, ring, rxPool); err != nil {
+			return 0, err
+		}
+		if err := p.TxQueueSetup(q, ring); err != nil {
+			return 0, err
+		}
+	}
+	if err := p.Start(); err != nil {
+		return 0, err
+	}
+	_ = p.ResetStats()
+	s.ports = append(s.ports, p)
+	s.names = append(s.names, name)
+	return p, nil
+}
+
+func (s *session) pool(name string, n uint) (*dpdk.Mempool, error) {
+	size := uint(8191)
+	for size < n {
+		size = size*2 + 1
+	}
+	p, err := dpdk.NewPktmbufPool(name, size, 256, 0)
+	if err == nil {
+		s.pools = append(s.pools, p)
+	}
+	return p, err
+}
+
+// portInfo adds the ports' ethdev counters to info.
+func (s *session) portInfo(info map[string]string) {
+	for i, p := range s.ports {
+		st, err := p.Stats()
+		if err != nil {
+			continue
+		}
+		k := s.names[i]
+		info[k+".opackets"] = strconv.FormatUint(st.OPackets, 10)
+		info[k+".ipackets"] = strconv.FormatUint(st.IPackets, 10)
+		info[k+".imissed"] = strconv.FormatUint(st.IMissed, 10)
+		info[k+".oerrors"] = strconv.FormatUint(st.OErrors, 10)
+	}
+}
+
+// close stops and closes the ports (af_xdp detaches its program on close),
+// frees the pools and cleans the EAL up.
+func (s *session) close() error {
+	var errs []error
+	for _, p := range s.ports {
+		errs = append(errs, p.Stop(), p.Close())
+	}
+	for _, p := range s.pools {
+		p.Free()
+	}
+	errs = append(errs, dpdk.EALCleanup(), dpdk.RemoveRuntime(s.prefix))
+	return errors.Join(errs...)
+}
+
+// runLoops launches worker i on lcores[i]; the one on the main lcore (if any)
+// runs on this thread. It returns when every loop has ended.
+func runLoops(lcores []uint, launch func(i int, lc uint) error, runHere func(i int)) error {
+	main := dpdk.MainLcore()
+	here := -1
+	var launched []uint
+	var err error
+	for i, lc := range lcores {
+		if lc == main {
+			here = i
+			continue
+		}
+		if err = launch(i, lc); err != nil {
+			dpdk.Stop(true, true)
+			break
+		}
+		launched = append(launched, lc)
+	}
+	if here >= 0 && err == nil {
+		runHere(here)
+	}
+	for _, lc := range launched {
+		dpdk.WaitLcore(lc)
+	}
+	return err
+}
+
+func signals() (<-chan os.Signal, func()) {
+	c := make(chan os.Signal, 1)
+	signal.Notify(c, syscall.SIGINT, syscall.SIGTERM)
+	return c, func() { signal.Stop(c) }
+}
+
+func ms(v int64) time.Duration { return time.Duration(v) * time.Millisecond }
+
+func runGen(cfg dpdk.GenConfig, out *lineWriter) (err error) {
+	if len(cfg.Streams) == 0 {
+		return errors.New("gen: no streams")
+	}
+	if cfg.TXPort == "" && cfg.RXPort == "" {
+		return errors.New("gen: neither tx_port nor rx_port")
+	}
+	sigc, stopSig := signals()
+	defer stopSig()
+	s, err := startEAL(cfg.EAL)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, s.close()) }()
+
+	lcores := workerLcores()
+	nq := uint16(len(lcores))
+	ring := uint16(defaultRing)
+	if cfg.RingSize > 0 {
+		ring = uint16(cfg.RingSize)
+	}
+	rxPool, err := s.pool("rx", uint(4*int(ring)*len(lcores)))
+	if err != nil {
+		return err
+	}
+	var txPort, rxPort dpdk.Port
+	if cfg.TXPort != "" {
+		if txPort, err = s.port(cfg.TXPort, nq, ring, rxPool); err != nil {
+			return err
+		}
+	}
+	if cfg.RXPort != "" {
+		if rxPort, err = s.port(cfg.RXPort, nq, ring, rxPool); err != nil {
+			return err
+		}
+	}
+	rate := cfg.RatePPS
+	if rate == 0 {
+		for _, st := range cfg.Streams {
+			if st.RatePPS == 0 {
+				rate = 0
+				break
+			}
+			rate += st.RatePPS
+		}
+	}
+	noCopy := cfg.NoCopy && len(cfg.Streams) == 1
+	workers := make([]dpdk.GenWorker, len(lcores))
+	for i := range workers {
+		w := dpdk.GenWorker{TxPort: txPort, RxPort: rxPort, TxQueue: uint16(i), RxQueue: uint16(i),
+			TX: cfg.TXPort != "", RX: cfg.RXPort != "", RatePPS: rate / float64(len(lcores)), NoCopy: noCopy}
+		if w.TX {
+			if w.Pool, err = s.pool(fmt.Sprintf("tx%d", i), uint(2*int(ring)+4096)); err != nil {
+				return err
+			}
+		}
+		workers[i] = w
+	}
+	if err := dpdk.SetupGen(cfg.Streams, workers); err != nil {
+		return err
+	}
+	if noCopy {
+		for _, w := range workers {
+			if w.Pool != nil {
+				dpdk.FillPool(w.Pool)
+			}
+		}
+	}
+
+	sum := func() (c dpdk.Counters, h []uint64) {
+		h = make([]uint64, dpdk.HistBuckets)
+		for i := range workers {
+			c = c.Add(dpdk.GenCounters(i))
+			dpdk.GenHistogram(i, h)
+		}
+		return c, h
+	}
+	probes := true
+	for _, st := range cfg.Streams {
+		probes = probes && st.ProbeOffset > 0
+	}
+	type mark struct {
+		at time.Time
+		c  dpdk.Counters
+		h  []uint64
+	}
+	marks := make(chan [2]mark, 1)
+	start := time.Now()
+	if cfg.WarmupMS == 0 {
+		dpdk.StartWindow()
+	}
+	go func() {
+		var w0, tx1 mark
+		w0.at, w0.h = start, make([]uint64, dpdk.HistBuckets)
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		warm := time.After(ms(cfg.WarmupMS))
+		var end <-chan time.Time
+		if cfg.DurationMS > 0 {
+			end = time.After(ms(cfg.WarmupMS + cfg.DurationMS))
+		}
+	loop:
+		for {
+			select {
+			case <-tick.C:
+				c, _ := sum()
+				out.write(dpdk.StatsLine{Kind: "progress", ElapsedNS: int64(time.Since(start)), TxPackets: c.TxPackets,
+					TxBytes: c.TxBytes, TxDropped: c.TxDropped, RxPackets: c.RxPackets, RxBytes: c.RxBytes, RxProbes: c.RxProbes})
+			case <-warm:
+				if cfg.WarmupMS > 0 {
+					dpdk.StartWindow()
+					w0.at = time.Now()
+					w0.c, w0.h = sum()
+				}
+			case <-end:
+				break loop
+			case <-sigc:
+				break loop
+			}
+		}
+		dpdk.Stop(true, false)
+		tx1.at = time.Now()
+		tx1.c, _ = sum()
+		drain := cfg.DrainMS
+		if drain == 0 {
+			drain = 200
+		}
+		time.Sleep(ms(drain))
+		dpdk.Stop(true, true)
+		marks <- [2]mark{w0, tx1}
+	}()
+	if err := runLoops(lcores, dpdk.LaunchGen, dpdk.RunGen); err != nil {
+		return err
+	}
+	m := <-marks
+	w0, tx1 := m[0], m[1]
+	cf, hf := sum()
+	for i := range hf {
+		hf[i] -= w0.h[i]
+	}
+	final := dpdk.StatsLine{Kind: "final", ElapsedNS: int64(time.Since(start)), WindowNS: int64(tx1.at.Sub(w0.at)),
+		TxPackets: tx1.c.TxPackets - w0.c.TxPackets, TxBytes: tx1.c.TxBytes - w0.c.TxBytes,
+		TxDropped: tx1.c.TxDropped - w0.c.TxDropped, RxProbes: cf.RxProbes - w0.c.RxProbes,
+		Reorder: cf.Reorder - w0.c.Reorder, Latency: dpdk.Summarize(hf)}
+	if probes {
+		final.RxPackets, final.RxBytes = cf.RxWindow-w0.c.RxWindow, cf.RxWinBytes-w0.c.RxWinBytes
+	} else {
+		final.RxPackets, final.RxBytes = cf.RxPackets-w0.c.RxPackets, cf.RxBytes-w0.c.RxBytes
+	}
+	final.Info = map[string]string{
+		"lcores":       joinUints(lcores),
+		"main_lcore":   strconv.Itoa(int(dpdk.MainLcore())),
+		"vdevs":        strings.Join(cfg.EAL.VDevs, " "),
+		"tx_port":      cfg.TXPort,
+		"rx_port":      cfg.RXPort,
+		"rx_all":       strconv.FormatUint(cf.RxPackets, 10),
+		"alloc_failed": strconv.FormatUint(cf.AllocFailed, 10),
+		"template":     map[bool]string{true: "prefilled", false: "copied"}[noCopy],
+		"tsc_hz":       strconv.FormatUint(dpdk.TSCHz(), 10),
+	}
+	s.portInfo(final.Info)
+	out.write(final)
+	return nil
+}
+
+func runFwd(cfg dpdk.FwdConfig, out *lineWriter) (err error) {
+	if cfg.InPort == "" || cfg.OutPort == "" {
+		return errors.New("fwd: in_port and out_port are required")
+	}
+	sigc, stopSig := signals()
+	defer stopSig()
+	s, err := startEAL(cfg.EAL)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, s.close()) }()
+
+	lcores := workerLcores()
+	nq := uint16(len(lcores))
+	ring := uint16(defaultRing)
+	if cfg.RingSize > 0 {
+		ring = uint16(cfg.RingSize)
+	}
+	pool, err := s.pool("fwd", uint(6*int(ring)*len(lcores)))
+	if err != nil {
+		return err
+	}
+	in, err := s.port(cfg.InPort, nq, ring, pool)
+	if err != nil {
+		return err
+	}
+	outp, err := s.port(cfg.OutPort, nq, ring, pool)
+	if err != nil {
+		return err
+	}
+	workers := make([]dpdk.FwdWorker, len(lcores))
+	for i := range workers {
+		w := dpdk.FwdWorker{In: in, Out: outp, InQueue: uint16(i), OutQueue: uint16(i), Rewrite: !cfg.NoRewrite, DrainOut: in != outp}
+		if w.Rewrite {
+			if w.Dst, err = parseMAC(cfg.DstMAC); err != nil {
+				return fmt.Errorf("fwd: dst_mac: %w", err)
+			}
+			if cfg.SrcMAC != "" {
+				w.Src, err = parseMAC(cfg.SrcMAC)
+			} else {
+				w.Src, err = outp.MAC()
+			}
+			if err != nil {
+				return fmt.Errorf("fwd: source mac: %w", err)
+			}
+		}
+		workers[i] = w
+	}
+	if err := dpdk.SetupFwd(workers); err != nil {
+		return err
+	}
+	sum := func() (c dpdk.Counters) {
+		for i := range workers {
+			c = c.Add(dpdk.FwdCounters(i))
+		}
+		return c
+	}
+	line := func(kind string, c dpdk.Counters, el time.Duration) dpdk.StatsLine {
+		return dpdk.StatsLine{Kind: kind, ElapsedNS: int64(el), RxPackets: c.RxPackets, RxBytes: c.RxBytes,
+			TxPackets: c.TxPackets, TxBytes: c.TxBytes, DropPackets: c.FwdDropped}
+	}
+	start := time.Now()
+	go func() {
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		var end <-chan time.Time
+		if cfg.DurationMS > 0 {
+			end = time.After(ms(cfg.DurationMS))
+		}
+		for {
+			select {
+			case <-tick.C:
+				out.write(line("progress", sum(), time.Since(start)))
+				continue
+			case <-end:
+			case <-sigc:
+			}
+			dpdk.Stop(true, true)
+			return
+		}
+	}()
+	if err := runLoops(lcores, dpdk.LaunchFwd, dpdk.RunFwd); err != nil {
+		return err
+	}
+	c := sum()
+	final := line("final", c, time.Since(start))
+	final.WindowNS = final.ElapsedNS
+	final.Info = map[string]string{
+		"lcores":     joinUints(lcores),
+		"main_lcore": strconv.Itoa(int(dpdk.MainLcore())),
+		"vdevs":      strings.Join(cfg.EAL.VDevs, " "),
+		"in_port":    cfg.InPort,
+		"out_port":   cfg.OutPort,
+		"rewrite":    strconv.FormatBool(!cfg.NoRewrite),
+		"out_rx":     strconv.FormatUint(c.OutRx, 10),
+	}
+	s.portInfo(final.Info)
+	out.write(final)
+	return nil
+}
+
+func parseMAC(s string) ([]byte, error) {
+	mac, err := net.ParseMAC(s)
+	if err == nil && len(mac) != 6 {
+		err = fmt.Errorf("%q is not an Ethernet MAC", s)
+	}
+	return mac, err
+}
+
+func joinUints(v []uint) string {
+	s := make([]string, len(v))
+	for i, x := range v {
+		s[i] = strconv.FormatUint(uint64(x), 10)
+	}
+	return strings.Join(s, ",")
+}

@@ -1,0 +1,61 @@
+package dpdk
+
+import (
+	"slices"
+	"testing"
+)
+
+func TestBuckets(t *testing.T) {
+	for _, v := range []uint64{0, 1, 127, 128, 129, 1000, 65535, 1 << 20, 123456789} {
+		i := BucketOf(v)
+		lo, next := BucketValue(i), BucketValue(i+1)
+		if uint64(lo) > v || uint64(next) <= v {
+			t.Errorf("value %d in bucket %d = [%d,%d)", v, i, lo, next)
+		}
+	}
+}
+
+func TestSummarize(t *testing.T) {
+	h := make([]uint64, HistBuckets)
+	for v := uint64(1); v <= 1000; v++ {
+		h[BucketOf(v*1000)]++
+	}
+	l := Summarize(h)
+	if l.Count != 1000 || l.Min > 1000 || l.P50 < 490000 || l.P50 > 500000 || l.Max < 984000 {
+		t.Fatalf("summary %+v", l)
+	}
+	if Summarize(make([]uint64, HistBuckets)) != nil {
+		t.Fatal("empty histogram has a summary")
+	}
+}
+
+func TestEALArgs(t *testing.T) {
+	tests := []struct {
+		name string
+		opts EALOptions
+		want []string
+	}{
+		{"no hugepages", EALOptions{Lcores: []int{0, 1}, FilePrefix: "dl-x", VDevs: []string{"net_null0"}},
+			[]string{"p", "-l", "0,1", "--main-lcore", "0", "--no-pci", "--no-telemetry", "--file-prefix=dl-x",
+				"--no-huge", "--no-shconf", "-m", "512", "--vdev=net_null0", "--log-level=notice"}},
+		{"hugepages", EALOptions{Lcores: []int{1}, FilePrefix: "dl-y", Hugepages: true},
+			[]string{"p", "-l", "1", "--main-lcore", "1", "--no-pci", "--no-telemetry", "--file-prefix=dl-y",
+				"--in-memory", "--log-level=notice"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.opts.Args("p"); !slices.Equal(got, tt.want) {
+				t.Fatalf("got  %q\nwant %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestPidAlive(t *testing.T) {
+	if pidAlive("dl-notapid") || pidAlive("dl-tp-999999999") {
+		t.Fatal("dead prefix reported alive")
+	}
+	if !pidAlive(FilePrefix("x")) || !pidAlive(FilePrefix("")+"map_3") {
+		t.Fatal("own prefix reported dead")
+	}
+}
