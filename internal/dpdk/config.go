@@ -69,9 +69,14 @@ func DevName(vdev string) string {
 // GenStream is one stream of the generator: a frame template (without FCS)
 // and where its varying fields sit.
 type GenStream struct {
-	Template      []byte  `json:"template"`        // the frame, UDP checksum 0
-	SrcPortOffset int     `json:"src_port_offset"` // offset of the UDP source port
-	ProbeOffset   int     `json:"probe_offset"`    // offset of the Probe in the payload; 0 = no probe
+	// Template is the frame as generator.BuildUDP makes it: source port at
+	// SrcPortBase, probe fields zero, UDP checksum over that (or 0).
+	Template      []byte `json:"template"`
+	SrcPortOffset int    `json:"src_port_offset"` // offset of the UDP source port
+	ProbeOffset   int    `json:"probe_offset"`    // offset of the probe (UDP payload); 0 = no probe
+	// ChecksumOffset is the UDP checksum, updated incrementally per frame;
+	// 0 leaves it as in the template (use 0 with a zero IPv4 UDP checksum).
+	ChecksumOffset int `json:"checksum_offset,omitempty"`
 	SrcPortBase   uint16  `json:"src_port_base"`
 	Flows         int     `json:"flows"` // the source port varies over [base, base+flows)
 	RatePPS       float64 `json:"rate_pps,omitempty"`
@@ -141,11 +146,14 @@ type StatsLine struct {
 	Error    string            `json:"error,omitempty"`
 }
 
-// Probe layout in the UDP payload (ProbeSize bytes, network order):
-// magic u16 "DL", stream u8, generator lcore slot u8, sequence u32, TSC u64.
+// The probe is generator's (generator.ProbeSignature and offsets), 18 bytes,
+// big-endian: signature u32, stream u16, sequence u32, send time u64. The DPDK
+// fast path puts the stream index in the low byte of the stream field and its
+// worker slot in the high byte, counts sequences per worker and stream, and
+// stamps ns of the TSC clock (so latency needs TX and RX in one process).
 const (
-	ProbeMagic = 0x444c
-	ProbeSize  = 16
+	ProbeSignature = 0x444c5031
+	ProbeSize      = 18
 )
 
 // Histogram layout shared with the C fast path: values (ns) below 128 are

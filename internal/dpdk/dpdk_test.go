@@ -155,7 +155,28 @@ func testStream(flows int) GenStream {
 	binary.BigEndian.PutUint16(f[34:], 1000)
 	binary.BigEndian.PutUint16(f[36:], 9)
 	binary.BigEndian.PutUint16(f[38:], 26)
-	return GenStream{Template: f, SrcPortOffset: 34, ProbeOffset: 42, SrcPortBase: 1000, Flows: flows}
+	binary.BigEndian.PutUint32(f[42:], ProbeSignature)
+	binary.BigEndian.PutUint16(f[40:], ^udpSum(f))
+	return GenStream{Template: f, SrcPortOffset: 34, ProbeOffset: 42, SrcPortBase: 1000, Flows: flows, ChecksumOffset: 40}
+}
+
+// udpSum is the one's complement sum of an IPv4/UDP frame's pseudo-header and
+// UDP datagram; 0xffff means the checksum in it is right.
+func udpSum(f []byte) uint16 {
+	udp := f[34:]
+	var sum uint32
+	add := func(b []byte) {
+		for i := 0; i+1 < len(b); i += 2 {
+			sum += uint32(binary.BigEndian.Uint16(b[i:]))
+		}
+	}
+	add(f[26:34])
+	sum += 17 + uint32(len(udp))
+	add(udp)
+	for sum > 0xffff {
+		sum = sum&0xffff + sum>>16
+	}
+	return uint16(sum)
 }
 
 // runGen runs worker 0 on lcore 1 until it sent want packets (or a timeout).
@@ -212,11 +233,14 @@ func TestRingPairTemplate(t *testing.T) {
 			}
 			want := append([]byte(nil), st.Template...)
 			binary.BigEndian.PutUint16(want[34:], uint16(1000+got%4))
-			copy(want[42:], d[42:58]) // the probe is checked below
+			copy(want[40:], d[40:60]) // checksum and probe are checked below
+			if udpSum(d) != 0xffff {
+				t.Fatalf("frame %d: bad UDP checksum %x", got, d[40:42])
+			}
 			if !bytes.Equal(d, want) {
 				t.Fatalf("frame %d:\n got %x\nwant %x", got, d, want)
 			}
-			if m, s := binary.BigEndian.Uint16(d[42:]), binary.LittleEndian.Uint32(d[46:]); m != ProbeMagic || s != uint32(got) {
+			if m, s := binary.BigEndian.Uint32(d[42:]), binary.BigEndian.Uint32(d[48:]); m != ProbeSignature || s != uint32(got) {
 				t.Fatalf("frame %d: probe magic %#x seq %d", got, m, s)
 			}
 			got++

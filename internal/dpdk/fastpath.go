@@ -7,7 +7,7 @@ package dpdk
 #include "fastpath.h"
 
 static void dl_gen_set_stream(unsigned i, const void *tmpl, uint16_t len, uint16_t sport_off,
-	uint16_t probe_off, uint16_t sport_base, uint32_t flows)
+	uint16_t probe_off, uint16_t sport_base, uint16_t csum_off, uint32_t flows)
 {
 	struct dl_stream *s = &dl_streams[i];
 	memset(s, 0, sizeof(*s));
@@ -16,6 +16,7 @@ static void dl_gen_set_stream(unsigned i, const void *tmpl, uint16_t len, uint16
 	s->sport_off = sport_off;
 	s->probe_off = probe_off;
 	s->sport_base = sport_base;
+	s->csum_off = csum_off;
 	s->flows = flows ? flows : 1;
 }
 static void dl_gen_set_nstreams(unsigned n) { dl_nstreams = n; }
@@ -113,11 +114,14 @@ func SetupGen(streams []GenStream, workers []GenWorker) error {
 		if s.SrcPortOffset < 0 || s.SrcPortOffset+2 > n {
 			return fmt.Errorf("stream %d: source port offset %d outside the template", i, s.SrcPortOffset)
 		}
+		if s.ChecksumOffset < 0 || s.ChecksumOffset+2 > n {
+			return fmt.Errorf("stream %d: checksum offset %d outside the template", i, s.ChecksumOffset)
+		}
 		if s.ProbeOffset < 0 || (s.ProbeOffset > 0 && s.ProbeOffset+ProbeSize > n) {
 			return fmt.Errorf("stream %d: probe offset %d leaves no room for the %d-byte probe", i, s.ProbeOffset, ProbeSize)
 		}
 		C.dl_gen_set_stream(C.uint(i), unsafe.Pointer(&s.Template[0]), C.uint16_t(n), C.uint16_t(s.SrcPortOffset),
-			C.uint16_t(s.ProbeOffset), C.uint16_t(s.SrcPortBase), C.uint32_t(max(s.Flows, 1)))
+			C.uint16_t(s.ProbeOffset), C.uint16_t(s.SrcPortBase), C.uint16_t(s.ChecksumOffset), C.uint32_t(max(s.Flows, 1)))
 	}
 	C.dl_gen_set_nstreams(C.uint(len(streams)))
 	for i, w := range workers {

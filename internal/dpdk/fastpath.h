@@ -22,15 +22,18 @@
 #define DL_MAX_STREAMS 16
 #define DL_TMPL_MAX 2048
 #define DL_HIST_BUCKETS 2560 /* keep equal to HistBuckets in config.go */
-#define DL_PROBE_MAGIC 0x444c
+#define DL_PROBE_SIG 0x444c5031u /* "DLP1", generator.ProbeSignature */
 
-/* Probe in the UDP payload; must match the layout in config.go. */
+/*
+ * Probe at the start of the UDP payload, big-endian, generator's layout:
+ * signature, stream (index | worker << 8), sequence (per worker and stream),
+ * send time in ns of the TSC clock.
+ */
 struct dl_probe {
-	uint16_t magic;
-	uint8_t stream;
-	uint8_t gen;
+	uint32_t sig;
+	uint16_t stream;
 	uint32_t seq;
-	uint64_t tsc;
+	uint64_t ts;
 } __attribute__((packed));
 
 struct dl_stream {
@@ -39,6 +42,7 @@ struct dl_stream {
 	uint16_t sport_off;
 	uint16_t probe_off; /* 0 = no probe */
 	uint16_t sport_base;
+	uint16_t csum_off; /* UDP checksum to update incrementally; 0 = leave */
 	uint32_t flows;
 };
 
@@ -59,8 +63,8 @@ struct dl_gen_worker {
 	struct dl_counters c __rte_cache_aligned;
 	uint64_t hist[DL_HIST_BUCKETS] __rte_cache_aligned;
 	uint32_t flow[DL_MAX_STREAMS];
-	uint32_t last_seq[256];
-	uint32_t seq;
+	uint32_t last_seq[256 * DL_MAX_STREAMS];
+	uint32_t seq[DL_MAX_STREAMS];
 } __rte_cache_aligned;
 
 struct dl_fwd_worker {
@@ -75,7 +79,16 @@ static unsigned dl_nstreams;
 static struct dl_gen_worker dl_gen[DL_MAX_WORKERS];
 static struct dl_fwd_worker dl_fwd[DL_MAX_WORKERS];
 static volatile int dl_stop_tx, dl_stop_rx;
-static volatile uint64_t dl_win_start_tsc; /* probes stamped before it are warm-up */
+static volatile uint64_t dl_win_start_ns; /* probes stamped before it are warm-up */
+
+/* dl_tsc_ns converts TSC cycles to ns without overflow; called per burst. */
+static inline uint64_t dl_tsc_ns(uint64_t tsc, uint64_t hz)
+{
+	return tsc / hz * 1000000000ull + tsc % hz * 1000000000ull / hz;
+}
+
+/* dl_csum_add adds the 16-bit words of v (host order value, big-endian on the wire). */
+static inline uint32_t dl_csum_add32(uint32_t sum, uint32_t v) { return sum + (v >> 16) + (v & 0xffff); }
 
 static inline unsigned dl_bucket(uint64_t v)
 {
@@ -87,45 +100,52 @@ static inline unsigned dl_bucket(uint64_t v)
 	return i < DL_HIST_BUCKETS ? i : DL_HIST_BUCKETS - 1;
 }
 
-static inline void dl_gen_rx(struct dl_gen_worker *w, uint64_t ns_mult)
+static inline void dl_gen_rx(struct dl_gen_worker *w, uint64_t hz)
 {
 	struct rte_mbuf *rx[DL_BURST];
 	uint16_t nb, i;
-	uint64_t now, win = dl_win_start_tsc;
+	uint64_t now, win = dl_win_start_ns;
 
 	nb = rte_eth_rx_burst(w->rx_port, w->rx_queue, rx, DL_BURST);
 	if (nb == 0)
 		return;
-	now = rte_rdtsc();
+	now = dl_tsc_ns(rte_rdtsc(), hz);
 	for (i = 0; i < nb; i++) {
 		struct rte_mbuf *m = rx[i];
 		const uint8_t *d = rte_pktmbuf_mtod(m, const uint8_t *);
-		uint32_t len = m->pkt_len, ihl;
+		uint32_t len = m->pkt_len, l4;
 		const struct dl_probe *p;
 
 		w->c.rx_pkts++;
 		w->c.rx_bytes += len;
-		if (m->data_len < 14 + 20 + 8 + sizeof(*p) || d[12] != 0x08 || d[13] != 0x00)
+		if (m->data_len < 14 + 20 + 8 + sizeof(*p))
 			continue;
-		ihl = (d[14] & 0x0f) * 4u;
-		if (d[14 + 9] != 17 || m->data_len < 14 + ihl + 8 + sizeof(*p))
+		if (d[12] == 0x08 && d[13] == 0x00 && d[14 + 9] == 17)
+			l4 = 14 + (d[14] & 0x0f) * 4u;
+		else if (d[12] == 0x86 && d[13] == 0xdd && d[14 + 6] == 17)
+			l4 = 14 + 40;
+		else
 			continue;
-		p = (const struct dl_probe *)(d + 14 + ihl + 8);
-		if (p->magic != rte_cpu_to_be_16(DL_PROBE_MAGIC))
+		if (m->data_len < l4 + 8 + sizeof(*p))
+			continue;
+		p = (const struct dl_probe *)(d + l4 + 8);
+		if (p->sig != rte_cpu_to_be_32(DL_PROBE_SIG))
 			continue;
 		w->c.rx_probes++;
 		{
-			uint64_t tsc = p->tsc;
-			uint32_t seq = p->seq;
-			if (tsc >= win && tsc <= now) {
+			uint64_t ts = rte_be_to_cpu_64(p->ts);
+			uint32_t seq = rte_be_to_cpu_32(p->seq);
+			uint16_t sid = rte_be_to_cpu_16(p->stream);
+			uint32_t *last = &w->last_seq[(sid >> 8) * DL_MAX_STREAMS + (sid & 0xff) % DL_MAX_STREAMS];
+			if (ts >= win && ts <= now) {
 				w->c.rx_win++;
 				w->c.rx_win_bytes += len;
-				w->hist[dl_bucket(((now - tsc) * ns_mult) >> 20)]++;
+				w->hist[dl_bucket(now - ts)]++;
 			}
-			if ((int32_t)(seq - w->last_seq[p->gen]) < 0)
+			if ((int32_t)(seq - *last) < 0)
 				w->c.reorder++;
 			else
-				w->last_seq[p->gen] = seq;
+				*last = seq;
 		}
 	}
 	rte_pktmbuf_free_bulk(rx, nb);
@@ -137,7 +157,6 @@ static int dl_gen_loop(void *arg)
 	struct dl_gen_worker *w = arg;
 	struct rte_mbuf *pkts[DL_BURST];
 	uint64_t hz = rte_get_tsc_hz();
-	uint64_t ns_mult = (1000000000ull << 20) / hz;
 	double ppc = w->rate_pps > 0 ? w->rate_pps / (double)hz : 0; /* packets per cycle */
 	uint64_t start = rte_rdtsc(), paced = 0;
 	unsigned s = 0;
@@ -146,7 +165,7 @@ static int dl_gen_loop(void *arg)
 		if (w->tx_on && !dl_stop_tx && (w->max_pkts == 0 || w->c.tx_pkts < w->max_pkts)) {
 			unsigned n = DL_BURST, i;
 			uint16_t sent;
-			uint64_t tsc = rte_rdtsc(), bytes = 0;
+			uint64_t tsc = rte_rdtsc(), bytes = 0, ts_ns;
 
 			if (ppc > 0) {
 				uint64_t due = (uint64_t)((double)(tsc - start) * ppc);
@@ -162,6 +181,7 @@ static int dl_gen_loop(void *arg)
 				w->c.alloc_fail++;
 				n = 0;
 			}
+			ts_ns = dl_tsc_ns(tsc, hz);
 			for (i = 0; i < n; i++) {
 				struct dl_stream *st = &dl_streams[s];
 				struct rte_mbuf *m = pkts[i];
@@ -173,15 +193,35 @@ static int dl_gen_loop(void *arg)
 				m->data_len = st->len;
 				m->pkt_len = st->len;
 				bytes += st->len;
-				*(uint16_t *)(d + st->sport_off) = rte_cpu_to_be_16((uint16_t)(st->sport_base + f));
+				uint16_t sport = (uint16_t)(st->sport_base + f), sid = (uint16_t)(s | w->id << 8);
+				uint32_t seq = w->seq[s]++, sum;
+				*(uint16_t *)(d + st->sport_off) = rte_cpu_to_be_16(sport);
 				w->flow[s] = ++f == st->flows ? 0 : f;
 				if (st->probe_off) {
 					struct dl_probe *p = (struct dl_probe *)(d + st->probe_off);
-					p->magic = rte_cpu_to_be_16(DL_PROBE_MAGIC);
-					p->stream = (uint8_t)s;
-					p->gen = w->id;
-					p->seq = w->seq++;
-					p->tsc = tsc;
+					p->sig = rte_cpu_to_be_32(DL_PROBE_SIG);
+					p->stream = rte_cpu_to_be_16(sid);
+					p->seq = rte_cpu_to_be_32(seq);
+					p->ts = rte_cpu_to_be_64(ts_ns);
+				}
+				if (st->csum_off) {
+					/*
+					 * RFC 1624 update of the template's checksum, computed with the
+					 * first source port and zero probe fields.
+					 */
+					uint16_t *ck = (uint16_t *)(d + st->csum_off);
+					sum = (uint16_t)~rte_be_to_cpu_16(*(uint16_t *)(st->tmpl + st->csum_off));
+					sum += (uint16_t)~st->sport_base + sport;
+					if (st->probe_off) {
+						sum += sid;
+						sum = dl_csum_add32(sum, seq);
+						sum = dl_csum_add32(sum, (uint32_t)(ts_ns >> 32));
+						sum = dl_csum_add32(sum, (uint32_t)ts_ns);
+					}
+					sum = (sum & 0xffff) + (sum >> 16);
+					sum = (sum & 0xffff) + (sum >> 16);
+					sum = (uint16_t)~sum;
+					*ck = rte_cpu_to_be_16(sum == 0 ? 0xffff : (uint16_t)sum);
 				}
 				if (++s == dl_nstreams)
 					s = 0;
@@ -200,7 +240,7 @@ static int dl_gen_loop(void *arg)
 			}
 		}
 		if (w->rx_on)
-			dl_gen_rx(w, ns_mult);
+			dl_gen_rx(w, hz);
 	}
 	return 0;
 }
@@ -248,7 +288,7 @@ static int dl_fwd_loop(void *arg)
 static int dl_gen_launch(int i, unsigned lcore) { return rte_eal_remote_launch(dl_gen_loop, &dl_gen[i], lcore); }
 static int dl_fwd_launch(int i, unsigned lcore) { return rte_eal_remote_launch(dl_fwd_loop, &dl_fwd[i], lcore); }
 static void dl_set_stop(int tx, int rx) { dl_stop_tx = tx; dl_stop_rx = rx; }
-static void dl_set_win_start(void) { dl_win_start_tsc = rte_rdtsc(); }
+static void dl_set_win_start(void) { dl_win_start_ns = dl_tsc_ns(rte_rdtsc(), rte_get_tsc_hz()); }
 
 /* Fill every mbuf of a pool with stream 0's template (NoCopy mode). */
 static void dl_fill_one(struct rte_mempool *mp, void *opaque, void *obj, unsigned idx)
