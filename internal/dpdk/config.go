@@ -76,10 +76,10 @@ type GenStream struct {
 	ProbeOffset   int    `json:"probe_offset"`    // offset of the probe (UDP payload); 0 = no probe
 	// ChecksumOffset is the UDP checksum, updated incrementally per frame;
 	// 0 leaves it as in the template (use 0 with a zero IPv4 UDP checksum).
-	ChecksumOffset int `json:"checksum_offset,omitempty"`
-	SrcPortBase   uint16  `json:"src_port_base"`
-	Flows         int     `json:"flows"` // the source port varies over [base, base+flows)
-	RatePPS       float64 `json:"rate_pps,omitempty"`
+	ChecksumOffset int     `json:"checksum_offset,omitempty"`
+	SrcPortBase    uint16  `json:"src_port_base"`
+	Flows          int     `json:"flows"` // the source port varies over [base, base+flows)
+	RatePPS        float64 `json:"rate_pps,omitempty"`
 }
 
 // GenConfig is what `dutlab-dpdk gen` reads on stdin.
