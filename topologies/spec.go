@@ -10,11 +10,26 @@ import (
 type Spec struct {
 	Name   string // lab name, [a-z0-9-], at most 12 characters
 	Source string // file the spec came from ("builtin:veth-basic" for embedded ones)
+	// Purpose is PurposeBenchmark or PurposeSelfCheck; a self-check lab needs no DUT.
+	Purpose string
 	// AllowHostInterface lets host links use the host's default-route interface.
 	AllowHostInterface bool
 	Nodes              []Node
 	Links              []Link
 }
+
+// Lab purposes.
+const (
+	PurposeBenchmark = "benchmark"  // a generator measures a DUT (the default)
+	PurposeSelfCheck = "self-check" // a generator measures itself over a direct link
+)
+
+// Limits checked when a topology is resolved.
+const (
+	MaxCores = 1024  // cores are numbered 0..MaxCores-1
+	MinMTU   = 68    // the IPv4 minimum
+	MaxMTU   = 65535 // the largest MTU a veth accepts
+)
 
 // Node kinds.
 const (
