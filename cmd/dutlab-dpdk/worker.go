@@ -243,6 +243,7 @@ func runGen(cfg dpdk.GenConfig, out *lineWriter) (err error) {
 	start := time.Now()
 	if cfg.WarmupMS == 0 {
 		dpdk.StartWindow()
+		out.write(dpdk.StatsLine{Kind: "window_begin"})
 	}
 	go func() {
 		var w0, tx1 mark
@@ -266,6 +267,7 @@ func runGen(cfg dpdk.GenConfig, out *lineWriter) (err error) {
 					dpdk.StartWindow()
 					w0.at = time.Now()
 					w0.c, w0.h = sum()
+					out.write(dpdk.StatsLine{Kind: "window_begin", ElapsedNS: int64(time.Since(start))})
 				}
 			case <-end:
 				break loop
@@ -276,6 +278,7 @@ func runGen(cfg dpdk.GenConfig, out *lineWriter) (err error) {
 		dpdk.Stop(true, false)
 		tx1.at = time.Now()
 		tx1.c, _ = sum()
+		out.write(dpdk.StatsLine{Kind: "window_end", ElapsedNS: int64(time.Since(start))})
 		drain := cfg.DrainMS
 		if drain == 0 {
 			drain = 200

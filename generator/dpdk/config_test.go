@@ -1,0 +1,60 @@
+package dpdk
+
+import (
+	"net"
+	"net/netip"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/dutlab/dutlab/generator"
+)
+
+func testStream() generator.Stream {
+	return generator.Stream{Name: "s", SrcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, DstMAC: net.HardwareAddr{2, 0, 0, 0, 0, 2},
+		Src: netip.MustParseAddr("198.18.0.1"), Dst: netip.MustParseAddr("198.19.0.1"), SrcPort: 1024, DstPort: 9,
+		Flows: 100, FrameSize: 64}
+}
+
+func TestConfig(t *testing.T) {
+	tests := []struct {
+		name        string
+		opts        Options
+		job         generator.Job
+		vdevs       []string
+		tx, rx      string
+		wantErrPart bool
+	}{
+		{"af_xdp two ports", Options{}, generator.Job{TX: generator.Port{Name: "g0"}, RX: generator.Port{Name: "g1"}, Cores: []int{0}},
+			[]string{"net_af_xdp0,iface=g0", "net_af_xdp1,iface=g1"}, "net_af_xdp0", "net_af_xdp1", false},
+		{"af_packet, two workers", Options{PMD: AFPacket}, generator.Job{TX: generator.Port{Name: "g0"}, Cores: []int{0, 1, 2}},
+			[]string{"net_af_packet0,iface=g0,qpairs=2"}, "net_af_packet0", "", false},
+		{"null vdev verbatim, same port both ways", Options{}, generator.Job{TX: generator.Port{Name: "net_null0"}, RX: generator.Port{Name: "net_null0"}},
+			[]string{"net_null0"}, "net_null0", "net_null0", false},
+		{"namespaces differ", Options{}, generator.Job{TX: generator.Port{Name: "a", Netns: "x"}, RX: generator.Port{Name: "b", Netns: "y"}},
+			nil, "", "", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.job.Streams = []generator.Stream{testStream()}
+			tt.job.Duration = time.Second
+			cfg, err := NewWithOptions(tt.opts).Config(tt.job)
+			if tt.wantErrPart {
+				if err == nil {
+					t.Fatal("no error")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(cfg.EAL.VDevs, tt.vdevs) || cfg.TXPort != tt.tx || cfg.RXPort != tt.rx {
+				t.Fatalf("vdevs %q tx %q rx %q", cfg.EAL.VDevs, cfg.TXPort, cfg.RXPort)
+			}
+			s := cfg.Streams[0]
+			if len(s.Template) != 60 || s.SrcPortOffset != 34 || s.ProbeOffset != 42 || s.ChecksumOffset != 40 || s.Flows != 100 || s.SrcPortBase != 1024 {
+				t.Fatalf("stream %+v", s)
+			}
+		})
+	}
+}
