@@ -1,0 +1,21 @@
+// Package xdplive is the xdp-live generator engine: it sends a Job's streams
+// with BPF_PROG_TEST_RUN in live-frame mode (BPF_F_TEST_XDP_LIVE_FRAMES) and
+// counts what comes back with an XDP sink on the RX port.
+//
+// The sender, xdp_gen (bpf/gen.c), runs once per frame on a page the kernel
+// initialised from the stream's generator.Template; it rewrites the headers,
+// varies the UDP source port over the stream's flows, stamps the probe
+// (stream id, sequence number, bpf_ktime_get_ns) and fixes the UDP checksum,
+// then returns XDP_TX, which test-run turns into a transmit on the TX port.
+// The receiver, xdp_sink (bpf/sink.c), counts and drops every frame and keeps
+// a bucketed one-way latency histogram of the probes it recognises.
+//
+// On a veth, the frames leave only if the TX port's peer has an XDP program
+// or GRO on (the DUT's port in a lab, the sink itself on a direct g0-g1 link,
+// which is the generator's self-check topology). The engine trusts only the
+// sink's counts for RX, never the sender's return codes.
+//
+// The package owns the BPF objects it loads and the XDP link it attaches, and
+// removes both before Run returns. It never creates namespaces or links and
+// never changes sysctls: that is internal/lab's job.
+package xdplive

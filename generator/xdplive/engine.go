@@ -1,0 +1,309 @@
+package xdplive
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/dutlab/dutlab/generator"
+	"github.com/dutlab/dutlab/internal/nsexec"
+)
+
+// Name is the engine's name in results.
+const Name = "xdp-live"
+
+// Defaults for Engine's knobs.
+const (
+	DefaultChunk = 1 << 16 // frames per test run when sending flat out (~8-16 ms at 4-8 Mpps)
+	// DefaultBatchSize is the frames per page-pool batch inside a test run,
+	// the kernel's own default. On veth a batch lands in the peer's 256-slot
+	// ring before its NAPI runs; batches of 256 overflowed it (rx_dropped on
+	// the peer) whenever the NAPI was late, batches of 64 did not.
+	DefaultBatchSize = 64
+	DefaultDrain     = 20 * time.Millisecond
+	pacingTick       = time.Millisecond // a paced stream sends once it owes a tick's worth of frames
+	maxBacklog       = 50               // ticks a paced stream may fall behind before its schedule resets
+)
+
+// Engine is the xdp-live engine. The zero value uses the defaults.
+type Engine struct {
+	Chunk     uint32        // frames per test run when sending flat out
+	BatchSize uint32        // kernel batch size of the live-frame test run
+	Drain     time.Duration // wait after the window for frames in flight to reach the sink
+}
+
+// New returns the xdp-live engine with default settings.
+func New() generator.Engine { return &Engine{} }
+
+// Name returns "xdp-live".
+func (e *Engine) Name() string { return Name }
+
+// stream is one Job stream's sender and pacing state. A paced stream is a
+// token bucket: by time t it owes rate*(t-base) - sent frames, and it sends
+// them in one test run once they reach a tick's worth. A test run costs a
+// fixed ~0.4 ms besides the frames (measured on 6.18), so the owed count,
+// not a fixed chunk, sets the size: late wake-ups and slow runs are made up
+// by the next one.
+type stream struct {
+	*sender
+	rate float64   // frames per second, 0 = flat out
+	min  uint64    // frames owed before a paced run is worth it (one tick's worth)
+	base time.Time // start of the schedule
+	sent uint64    // frames sent since base
+}
+
+// owed returns how many frames the stream should have sent by now beyond
+// what it sent, and when it will owe min frames if it owes fewer now.
+func (s *stream) owed(now time.Time) (uint64, time.Time) {
+	due := uint64(s.rate * now.Sub(s.base).Seconds())
+	if due < s.sent+s.min {
+		at := s.base.Add(time.Duration(float64(s.sent+s.min) / s.rate * float64(time.Second)))
+		return 0, at
+	}
+	return due - s.sent, now
+}
+
+// snapshot is the counters at one instant.
+type snapshot struct {
+	at      time.Time
+	txPkts  uint64
+	txBytes uint64
+	rx      sinkCounts
+}
+
+// Run sends job's streams from job.TX and counts them on job.RX. The sender
+// runs on a thread inside the TX namespace, pinned to job.Cores[0] when
+// given; the sink is attached to job.RX for the run. Stats cover the window
+// after the warm-up. On ctx cancel it stops within one chunk and returns the
+// counts so far with ctx's error. Everything loaded or attached is removed
+// before Run returns.
+func (e *Engine) Run(ctx context.Context, job generator.Job) (st generator.Stats, err error) {
+	st.Engine = Name
+	if len(job.Streams) == 0 {
+		return st, errors.New("xdp-live: job has no streams")
+	}
+	if job.Duration <= 0 {
+		return st, errors.New("xdp-live: job duration must be positive")
+	}
+	chunk, batch, drain := e.Chunk, e.BatchSize, e.Drain
+	if chunk == 0 {
+		chunk = DefaultChunk
+	}
+	if batch == 0 {
+		batch = DefaultBatchSize
+	}
+	if drain == 0 {
+		drain = DefaultDrain
+	}
+
+	var streams []*stream
+	defer func() {
+		for _, s := range streams {
+			err = errors.Join(err, s.Close())
+		}
+	}()
+	for i, js := range job.Streams {
+		t, err := generator.BuildUDP(js)
+		if err != nil {
+			return st, fmt.Errorf("xdp-live: stream %d (%s): %w", i, js.Name, err)
+		}
+		snd, err := loadSender(t, i, js.Flows)
+		if err != nil {
+			return st, fmt.Errorf("xdp-live: stream %d (%s): %w", i, js.Name, err)
+		}
+		s := &stream{sender: snd, rate: js.RatePPS}
+		if js.RatePPS > 0 {
+			s.min = uint64(max(1, min(float64(chunk), js.RatePPS*pacingTick.Seconds())))
+		}
+		streams = append(streams, s)
+	}
+
+	snk, err := attachSink(job.RX.Netns, job.RX.Name, job.RX.Ifindex)
+	if err != nil {
+		return st, fmt.Errorf("xdp-live: %w", err)
+	}
+	defer func() { err = errors.Join(err, snk.Close()) }()
+
+	take := func(hist bool) (snapshot, error) {
+		var sn snapshot
+		sn.at = time.Now()
+		for _, s := range streams {
+			p, b, err := s.counters()
+			if err != nil {
+				return sn, err
+			}
+			sn.txPkts += p
+			sn.txBytes += b
+		}
+		rx, err := snk.counters(hist)
+		sn.rx = rx
+		return sn, err
+	}
+
+	start, err := take(false)
+	if err != nil {
+		return st, fmt.Errorf("xdp-live: %w", err)
+	}
+	stopProgress := e.progress(job.Progress, start, take)
+
+	txCore := "unpinned"
+	var first, last snapshot
+	measuring := false
+	sendErr := nsexec.Do(job.TX.Netns, func() error {
+		if len(job.Cores) > 0 {
+			var set unix.CPUSet
+			set.Set(job.Cores[0])
+			if err := unix.SchedSetaffinity(0, &set); err != nil {
+				return fmt.Errorf("pin sender to core %d: %w", job.Cores[0], err)
+			}
+			txCore = strconv.Itoa(job.Cores[0])
+		}
+		ifindex, err := resolveIfindex(job.TX.Name, job.TX.Ifindex)
+		if err != nil {
+			return err
+		}
+		t0 := time.Now()
+		windowStart, end := t0.Add(job.Warmup), t0.Add(job.Warmup+job.Duration)
+		for _, s := range streams {
+			s.base = t0
+		}
+		for {
+			now := time.Now()
+			if !measuring && !now.Before(windowStart) {
+				if first, err = take(true); err != nil {
+					return err
+				}
+				measuring = true
+			}
+			if !now.Before(end) || ctx.Err() != nil {
+				return ctx.Err()
+			}
+			wake := end
+			if !measuring {
+				wake = windowStart
+			}
+			sent := false
+			for _, s := range streams {
+				n := uint64(chunk)
+				if s.rate > 0 {
+					owed, at := s.owed(now)
+					if owed == 0 {
+						if at.Before(wake) {
+							wake = at
+						}
+						continue
+					}
+					if owed > maxBacklog*s.min {
+						// Too far behind (the core was busy elsewhere):
+						// restart the schedule rather than send a burst.
+						s.base, s.sent, owed = now, 0, s.min
+					}
+					n = min(owed, uint64(chunk))
+				}
+				if err := s.send(ifindex, uint32(n), batch); err != nil {
+					return err
+				}
+				s.sent += n
+				sent = true
+			}
+			if !sent {
+				sleepCtx(ctx, time.Until(wake))
+			}
+		}
+	})
+	// The window ends where sending stopped; frames still in flight get
+	// drain to reach the sink, and RX is read after it.
+	lastTx, lerr := take(false)
+	time.Sleep(drain)
+	lastRx, rerr := take(true)
+	stopProgress()
+	last = lastTx
+	last.rx = lastRx.rx
+
+	st.Info = map[string]string{
+		"rx_xdp_mode": snk.mode,
+		"tx_core":     txCore,
+		"chunk":       strconv.FormatUint(uint64(chunk), 10),
+		"batch_size":  strconv.FormatUint(uint64(batch), 10),
+		"pacing_tick": pacingTick.String(),
+		"streams":     strconv.Itoa(len(streams)),
+		"tx_ifname":   job.TX.Name,
+		"rx_ifname":   job.RX.Name,
+		"probe_clock": "bpf_ktime_get_ns",
+	}
+	if err := errors.Join(lerr, rerr); err != nil {
+		return st, fmt.Errorf("xdp-live: %w", err)
+	}
+	if !measuring {
+		// Stopped during the warm-up: nothing was measured.
+		if sendErr != nil {
+			return st, fmt.Errorf("xdp-live: %w", sendErr)
+		}
+		return st, nil
+	}
+	d := last.rx.sub(first.rx)
+	st.TxPackets = last.txPkts - first.txPkts
+	st.TxBytes = last.txBytes - first.txBytes
+	st.RxPackets = d.RxPackets
+	st.RxBytes = d.RxBytes
+	st.Window = last.at.Sub(first.at)
+	st.Info["probe_rx_packets"] = strconv.FormatUint(d.ProbePackets, 10)
+	if n := d.ProbePackets - d.ProbeFuture; n > 0 {
+		st.Info["latency_mean_ns"] = strconv.FormatUint(d.LatSumNs/n, 10)
+		for _, p := range []struct {
+			name string
+			q    float64
+		}{{"min", 0}, {"p50", 0.5}, {"p99", 0.99}, {"p999", 0.999}, {"max", 1}} {
+			st.Info["latency_"+p.name+"_ns"] = strconv.FormatUint(percentile(&d.latency, p.q), 10)
+		}
+		st.Info["latency_buckets"] = "log2 with 4 linear sub-buckets; percentiles are bucket upper bounds"
+	}
+	if sendErr != nil {
+		return st, fmt.Errorf("xdp-live: %w", sendErr)
+	}
+	return st, nil
+}
+
+// progress calls fn about once a second with totals since start, until the
+// returned stop is called; stop waits for a running call to finish.
+func (e *Engine) progress(fn func(generator.Sample), start snapshot, take func(bool) (snapshot, error)) (stop func()) {
+	if fn == nil {
+		return func() {}
+	}
+	done, finished := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(finished)
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+				sn, err := take(false)
+				if err != nil {
+					continue
+				}
+				fn(generator.Sample{Elapsed: sn.at.Sub(start.at), TxPackets: sn.txPkts - start.txPkts, RxPackets: sn.rx.RxPackets - start.rx.RxPackets})
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
+}
+
+// sleepCtx sleeps for d or until ctx is done.
+func sleepCtx(ctx context.Context, d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}

@@ -1,0 +1,110 @@
+package xdplive
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
+
+	"github.com/dutlab/dutlab/generator"
+)
+
+// xdpMD mirrors struct xdp_md, the context of an XDP test run. For live
+// frames, DataEnd must equal the frame length and IngressIfindex names the
+// device XDP_TX sends on (resolved in the calling thread's namespace).
+type xdpMD struct {
+	Data           uint32
+	DataEnd        uint32
+	DataMeta       uint32
+	IngressIfindex uint32
+	RxQueueIndex   uint32
+	EgressIfindex  uint32
+}
+
+// copyLen is how many template bytes xdp_gen rewrites per frame (headers +
+// probe); it matches V4_COPY_LEN / V6_COPY_LEN in bpf/probe.h.
+func copyLen(ipv6 bool) int {
+	if ipv6 {
+		return 14 + 40 + 8 + generator.ProbeLen
+	}
+	return 14 + 20 + 8 + generator.ProbeLen
+}
+
+// sender is one stream's loaded xdp_gen.
+type sender struct {
+	objs  genObjects
+	frame []byte
+}
+
+// loadSender loads xdp_gen configured for template t, stream index id and
+// flows distinct source ports.
+func loadSender(t generator.Template, id, flows int) (*sender, error) {
+	if flows < 1 {
+		flows = 1
+	}
+	if id < 0 || id > 0xffff {
+		return nil, fmt.Errorf("stream index %d does not fit the probe's 16-bit stream id", id)
+	}
+	n := copyLen(t.IPv6)
+	if len(t.Frame) < n {
+		return nil, fmt.Errorf("template of %d bytes is shorter than its headers and probe (%d)", len(t.Frame), n)
+	}
+	// The rodata array holds the frame's bytes in memory order.
+	var words [20]uint32
+	for i := 0; i < n/4; i++ {
+		words[i] = binary.NativeEndian.Uint32(t.Frame[4*i:])
+	}
+	spec, err := loadGen()
+	if err != nil {
+		return nil, err
+	}
+	ipv6 := uint32(0)
+	if t.IPv6 {
+		ipv6 = 1
+	}
+	for name, v := range map[string]any{genVarTmpl: words, genVarIpv6: ipv6, genVarFlows: uint32(flows), genVarStreamId: uint16(id)} {
+		if err := spec.Variables[name].Set(v); err != nil {
+			return nil, fmt.Errorf("set xdp_gen %s: %w", name, err)
+		}
+	}
+	s := &sender{frame: t.Frame}
+	if err := spec.LoadAndAssign(&s.objs, nil); err != nil {
+		return nil, fmt.Errorf("load xdp_gen: %w", err)
+	}
+	return s, nil
+}
+
+func (s *sender) Close() error { return s.objs.Close() }
+
+// send transmits n frames on ifindex (in the calling thread's namespace) in
+// one live-frame test run of batch frames per page-pool batch.
+func (s *sender) send(ifindex int, n, batch uint32) error {
+	_, err := s.objs.XdpGen.Run(&ebpf.RunOptions{
+		Data:      s.frame,
+		Repeat:    n,
+		Flags:     unix.BPF_F_TEST_XDP_LIVE_FRAMES,
+		BatchSize: batch,
+		Context:   xdpMD{DataEnd: uint32(len(s.frame)), IngressIfindex: uint32(ifindex)},
+	})
+	if err != nil {
+		return fmt.Errorf("send %d live frames: %w", n, err)
+	}
+	return nil
+}
+
+// counters sums xdp_gen's per-CPU counters: frames and bytes handed to XDP_TX.
+func (s *sender) counters() (packets, bytes uint64, err error) {
+	var per []genGenCounters
+	if err := s.objs.GenStats.Lookup(uint32(0), &per); err != nil {
+		return 0, 0, fmt.Errorf("read xdp_gen counters: %w", err)
+	}
+	for _, c := range per {
+		packets += c.Packets
+		bytes += c.Bytes
+	}
+	return packets, bytes, nil
+}
+
+var errNoPort = errors.New("port has neither a name nor an ifindex")
