@@ -299,8 +299,11 @@ func coreMap(g genNode, d dutNode, datapath, engine string, napi []lab.NAPIEntry
 			m[k] += what
 		}
 	}
-	add(g.node.Cores, "generator "+engine)
+	add(g.node.Cores, "generator "+engine+" tx")
 	add(d.node.Cores, "DUT "+datapath)
+	// The generator's receive port is unthreaded: its NAPI runs in the softirq
+	// of the core that transmits into it, the DUT's (see internal/lab).
+	add(d.node.Cores, "generator rx "+g.rx.Name+" (softirq)")
 	for _, n := range napi {
 		add(n.Cores, n.Comm)
 	}

@@ -109,9 +109,9 @@ func TestUpDown(t *testing.T) {
 	}
 	require.True(t, found, "static neighbour for g0 missing on d0")
 
-	// Each veth got a threaded NAPI kthread pinned to its node's cores.
+	// Each DUT veth got a threaded NAPI kthread pinned to the DUT's cores.
 	st := env.State()
-	require.Len(t, st.NAPI, 4)
+	require.Len(t, st.NAPI, 2)
 	for _, ent := range st.NAPI {
 		var set unix.CPUSet
 		require.NoError(t, unix.SchedGetaffinity(ent.PID, &set))
@@ -123,7 +123,11 @@ func TestUpDown(t *testing.T) {
 	}
 	pinned, err := env.RepinNAPI()
 	require.NoError(t, err)
-	require.Len(t, pinned, 4)
+	require.Len(t, pinned, 2)
+	for _, ent := range pinned {
+		require.Equal(t, dut.Netns, ent.Netns)
+		require.Equal(t, dut.Cores, ent.Cores)
+	}
 
 	_, err = Up(context.Background(), spec)
 	require.ErrorIs(t, err, ErrExists)
