@@ -195,7 +195,7 @@ func coreList(st rawSettings) []int {
 func resolveNode(lab string, rn *rawNode, defaults rawSettings, kinds map[string]*rawKind, errs *errorList) *nodeState {
 	ns := &nodeState{
 		raw:        rn,
-		node:       Node{Name: rn.Name, Kind: rn.Kind.V, Netns: "dl-" + lab + "-" + rn.Name},
+		node:       Node{Name: rn.Name, Kind: rn.Kind.V, Netns: NetnsName(lab, rn.Name)},
 		listed:     map[string]int{},
 		ifaceLine:  map[string]int{},
 		ifaceField: map[string]string{},

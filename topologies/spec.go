@@ -132,3 +132,19 @@ func (s *Spec) Peer(e Endpoint) (Endpoint, bool) {
 	}
 	return Endpoint{}, false
 }
+
+// NetnsName is the namespace a lab gives one of its nodes.
+func NetnsName(lab, node string) string { return "dl-" + lab + "-" + node }
+
+// Renamed returns a copy of s under another lab name, with its namespace
+// names changed to match; tests use it to run a built-in lab under a unique
+// name. The caller keeps name within the rules Parse enforces.
+func (s *Spec) Renamed(name string) *Spec {
+	c := *s
+	c.Name = name
+	c.Nodes = append([]Node(nil), s.Nodes...)
+	for i := range c.Nodes {
+		c.Nodes[i].Netns = NetnsName(name, c.Nodes[i].Name)
+	}
+	return &c
+}
