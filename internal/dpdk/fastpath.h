@@ -158,6 +158,7 @@ static int dl_gen_loop(void *arg)
 	struct rte_mbuf *pkts[DL_BURST];
 	uint64_t hz = rte_get_tsc_hz();
 	double ppc = w->rate_pps > 0 ? w->rate_pps / (double)hz : 0; /* packets per cycle */
+	uint64_t backlog_max = (uint64_t)(w->rate_pps / 100) + DL_BURST;
 	uint64_t start = rte_rdtsc(), paced = 0;
 	unsigned s = 0;
 
@@ -169,8 +170,12 @@ static int dl_gen_loop(void *arg)
 
 			if (ppc > 0) {
 				uint64_t due = (uint64_t)((double)(tsc - start) * ppc);
-				if (due > paced + 4 * DL_BURST) /* stalled: do not catch up in a flood */
-					paced = due - DL_BURST;
+				/*
+				 * Catch up after a short stall (preemption), but forget a backlog
+				 * longer than 10 ms rather than flood.
+				 */
+				if (due > paced + backlog_max)
+					paced = due - backlog_max;
 				n = due > paced ? (unsigned)(due - paced) : 0;
 				if (n > DL_BURST)
 					n = DL_BURST;
