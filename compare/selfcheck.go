@@ -46,7 +46,7 @@ func loopSpec(spec *topologies.Spec) (*topologies.Spec, error) {
 	}
 	name += "-l"
 	node := *g
-	node.Netns = lab.NetnsPrefix + name + "-" + g.Name
+	node.Netns = topologies.NetnsName(name, g.Name)
 	node.Interfaces = []topologies.Interface{*tx, *rx}
 	return &topologies.Spec{
 		Name: name, Source: spec.Source + " (self-check loop)", Purpose: topologies.PurposeSelfCheck,

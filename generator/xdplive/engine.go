@@ -177,6 +177,9 @@ func (e *Engine) Run(ctx context.Context, job generator.Job) (st generator.Stats
 				if first, err = take(true); err != nil {
 					return err
 				}
+				if job.Window != nil {
+					job.Window(true)
+				}
 				measuring = true
 			}
 			if !now.Before(end) || ctx.Err() != nil {
@@ -220,6 +223,9 @@ func (e *Engine) Run(ctx context.Context, job generator.Job) (st generator.Stats
 	lastTx, lerr := take(false)
 	time.Sleep(drain)
 	lastRx, rerr := take(true)
+	if measuring && job.Window != nil {
+		job.Window(false)
+	}
 	stopProgress()
 	last = lastTx
 	last.rx = lastRx.rx
