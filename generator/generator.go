@@ -64,7 +64,28 @@ type Stats struct {
 	TxBytes   uint64 // frame bytes without FCS
 	RxBytes   uint64
 	Window    time.Duration
-	Info      map[string]string // engine details for the manifest
+	// Latency is what the probe stream measured, nil when no probe came back.
+	Latency *Latency
+	Info    map[string]string // engine details for the manifest
+}
+
+// Latency summarises the probes received over the window (RFC 8219 terms):
+// one-way delay from the engine's send timestamp to its receive timestamp.
+type Latency struct {
+	Clock      string `json:"clock"` // what took the timestamps: bpf_ktime_get_ns, tsc
+	Sent       uint64 `json:"sent"`
+	Received   uint64 `json:"received"`
+	Lost       uint64 `json:"lost"`
+	Reordered  uint64 `json:"reordered"`
+	Duplicates uint64 `json:"duplicates"`
+	MinNs      uint64 `json:"min_ns"`
+	P50Ns      uint64 `json:"p50_ns"`
+	P99Ns      uint64 `json:"p99_ns"`
+	P999Ns     uint64 `json:"p999_ns"`
+	MaxNs      uint64 `json:"max_ns"`
+	MeanNs     uint64 `json:"mean_ns"`
+	// ErrorPct bounds the relative error of the percentiles (histogram bucket width).
+	ErrorPct float64 `json:"error_pct"`
 }
 
 // Engine sends a Job's streams on TX and counts what arrives on RX.
