@@ -16,7 +16,7 @@ import (
 )
 
 // TestRun runs a short bench (DUTLAB_BENCH_SECONDS sets the window; default
-// 1 s) and checks that both sides moved packets in every case. No timing
+// 1 s; DUTLAB_BENCH_ROUNDS the rounds) and checks that both sides moved packets in every case. No timing
 // assertions: the figures go to the log.
 func TestRun(t *testing.T) {
 	testenv.RequireRoot(t)
@@ -27,7 +27,8 @@ func TestRun(t *testing.T) {
 	if s, err := strconv.Atoi(os.Getenv("DUTLAB_BENCH_SECONDS")); err == nil && s > 0 {
 		d = time.Duration(s) * time.Second
 	}
-	rep, err := Run(context.Background(), Options{Bin: dpdktest.Worker(t), Warmup: time.Second, Duration: d, Log: t.Logf})
+	rounds, _ := strconv.Atoi(os.Getenv("DUTLAB_BENCH_ROUNDS"))
+	rep, err := Run(context.Background(), Options{Bin: dpdktest.Worker(t), Warmup: time.Second, Duration: d, Rounds: rounds, Log: t.Logf})
 	if err != nil {
 		t.Fatal(err)
 	}

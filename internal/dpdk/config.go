@@ -17,7 +17,10 @@ type EALOptions struct {
 	Hugepages bool `json:"hugepages,omitempty"`
 	MemoryMB  int  `json:"memory_mb,omitempty"` // default 512
 	// VDevs are --vdev arguments, e.g. "net_af_xdp0,iface=g0" or "net_null0".
-	VDevs    []string `json:"vdevs,omitempty"`
+	VDevs []string `json:"vdevs,omitempty"`
+	// PCI allow-lists PCI ports (-a 0000:03:00.0, bound to vfio-pci); empty
+	// means --no-pci.
+	PCI      []string `json:"pci,omitempty"`
 	LogLevel string   `json:"log_level,omitempty"` // --log-level, default "notice"
 	Extra    []string `json:"extra,omitempty"`     // appended verbatim
 }
@@ -38,7 +41,13 @@ func (o EALOptions) Args(prog string) []string {
 	}
 	args := []string{prog,
 		"-l", strings.Join(l, ","), "--main-lcore", l[0],
-		"--no-pci", "--no-telemetry", "--file-prefix=" + prefix,
+		"--no-telemetry", "--file-prefix=" + prefix,
+	}
+	if len(o.PCI) == 0 {
+		args = append(args, "--no-pci")
+	}
+	for _, a := range o.PCI {
+		args = append(args, "-a", a)
 	}
 	if o.Hugepages {
 		args = append(args, "--in-memory")

@@ -36,10 +36,10 @@ func TestEALArgs(t *testing.T) {
 		want []string
 	}{
 		{"no hugepages", EALOptions{Lcores: []int{0, 1}, FilePrefix: "dl-x", VDevs: []string{"net_null0"}},
-			[]string{"p", "-l", "0,1", "--main-lcore", "0", "--no-pci", "--no-telemetry", "--file-prefix=dl-x",
+			[]string{"p", "-l", "0,1", "--main-lcore", "0", "--no-telemetry", "--file-prefix=dl-x", "--no-pci",
 				"--no-huge", "--no-shconf", "-m", "512", "--vdev=net_null0", "--log-level=notice"}},
-		{"hugepages", EALOptions{Lcores: []int{1}, FilePrefix: "dl-y", Hugepages: true},
-			[]string{"p", "-l", "1", "--main-lcore", "1", "--no-pci", "--no-telemetry", "--file-prefix=dl-y",
+		{"hugepages and a PCI port", EALOptions{Lcores: []int{1}, FilePrefix: "dl-y", Hugepages: true, PCI: []string{"0000:03:00.0"}},
+			[]string{"p", "-l", "1", "--main-lcore", "1", "--no-telemetry", "--file-prefix=dl-y", "-a", "0000:03:00.0",
 				"--in-memory", "--log-level=notice"}},
 	}
 	for _, tt := range tests {
