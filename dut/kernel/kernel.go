@@ -16,6 +16,8 @@ import (
 	"net/netip"
 	"sync"
 
+	"github.com/dutlab/dutlab/internal/ethtool"
+
 	"github.com/dutlab/dutlab/dut"
 	"github.com/dutlab/dutlab/internal/measure"
 	"github.com/dutlab/dutlab/internal/nsexec"
@@ -153,13 +155,16 @@ func peerPrefix(p dut.Port) (netip.Prefix, error) {
 }
 
 func (r *running) enableGRO() error {
-	was, err := setGRO(r.env.Netns, r.env.In.Name, true)
+	was, err := ethtool.SetGRO(r.env.Netns, r.env.In.Name, true)
+	if errors.Is(err, ethtool.ErrNotSupported) {
+		return fmt.Errorf("%w: %w", dut.ErrNotSupported, err)
+	}
 	if err != nil {
 		return err
 	}
 	if !was {
 		r.push("turn GRO off on "+r.env.In.Name, func() error {
-			_, err := setGRO(r.env.Netns, r.env.In.Name, false)
+			_, err := ethtool.SetGRO(r.env.Netns, r.env.In.Name, false)
 			return err
 		})
 	}

@@ -9,7 +9,8 @@ import (
 	"os/exec"
 	"testing"
 	"time"
-	"unsafe"
+
+	"github.com/dutlab/dutlab/internal/ethtool"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
@@ -126,45 +127,19 @@ func xdpProgID(t *testing.T, ns, ifname string) uint32 {
 	return id
 }
 
-// groEnabled reads a device's GRO flag (ETHTOOL_GGRO); no ethtool needed.
+// groEnabled reads a device's GRO flag.
 func groEnabled(t *testing.T, ns, ifname string) bool {
 	t.Helper()
-	return ethtoolValue(t, ns, ifname, unix.ETHTOOL_GGRO, 0) != 0
+	on, err := ethtool.GRO(ns, ifname)
+	require.NoError(t, err)
+	return on
 }
 
-// setGRO turns a device's GRO on or off (ETHTOOL_SGRO).
+// setGRO turns a device's GRO on or off.
 func setGRO(t *testing.T, ns, ifname string, on bool) {
 	t.Helper()
-	var v uint32
-	if on {
-		v = 1
-	}
-	ethtoolValue(t, ns, ifname, unix.ETHTOOL_SGRO, v)
-}
-
-// ethtoolValue runs one struct ethtool_value command on ifname in ns.
-func ethtoolValue(t *testing.T, ns, ifname string, cmd, data uint32) uint32 {
-	t.Helper()
-	val := struct{ cmd, data uint32 }{cmd: cmd, data: data}
-	require.NoError(t, nsexec.Do(ns, func() error {
-		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-		if err != nil {
-			return err
-		}
-		defer unix.Close(fd)
-		var ifr struct {
-			name [unix.IFNAMSIZ]byte
-			data unsafe.Pointer
-			_    [16]byte
-		}
-		copy(ifr.name[:], ifname)
-		ifr.data = unsafe.Pointer(&val)
-		if _, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.SIOCETHTOOL, uintptr(unsafe.Pointer(&ifr))); errno != 0 {
-			return fmt.Errorf("ethtool command %#x on %s: %w", cmd, ifname, errno)
-		}
-		return nil
-	}))
-	return val.data
+	_, err := ethtool.SetGRO(ns, ifname, on)
+	require.NoError(t, err)
 }
 
 // bpftoolNetClean reports whether `bpftool net show` in ns lists no XDP or

@@ -12,10 +12,10 @@ import (
 	"sync"
 	"syscall"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/dutlab/dutlab/internal/ethtool"
 	"github.com/dutlab/dutlab/internal/nsexec"
 	"github.com/dutlab/dutlab/topologies"
 )
@@ -184,30 +184,10 @@ func enterNetns(ns string) error {
 	return nil
 }
 
-// SetGRO switches generic receive offload on dev in namespace ns through the
-// ethtool ioctl.
+// SetGRO switches GRO on dev in namespace ns.
 func SetGRO(ns, dev string, on bool) error {
-	return nsexec.Do(ns, func() error {
-		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-		if err != nil {
-			return err
-		}
-		defer unix.Close(fd)
-		const ethtoolSGRO = 0x0000002c
-		val := struct{ cmd, data uint32 }{cmd: ethtoolSGRO}
-		if on {
-			val.data = 1
-		}
-		var ifr [unix.IFNAMSIZ + 24]byte
-		copy(ifr[:unix.IFNAMSIZ-1], dev)
-		*(*uintptr)(unsafe.Pointer(&ifr[unix.IFNAMSIZ])) = uintptr(unsafe.Pointer(&val))
-		_, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.SIOCETHTOOL, uintptr(unsafe.Pointer(&ifr[0])))
-		runtime.KeepAlive(&val)
-		if errno != 0 {
-			return fmt.Errorf("ethtool set gro %v on %s: %w", on, dev, errno)
-		}
-		return nil
-	})
+	_, err := ethtool.SetGRO(ns, dev, on)
+	return err
 }
 
 // killInside kills every process whose network namespace is ns (a DPDK worker
