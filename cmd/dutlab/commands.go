@@ -203,11 +203,11 @@ func cmdShow(args []string) error {
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "lab\tsource\tpid\tup since\tnamespaces")
 	for _, st := range states {
-		alive := ""
-		if err := syscallKill0(st.PID); err != nil {
-			alive = " (gone)"
+		state := ""
+		if !alive(st.PID) {
+			state = " (gone: `dutlab down " + st.Name + "` cleans up)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d%s\t%s\t%s\n", st.Name, st.Source, st.PID, alive, st.CreatedAt.Local().Format(time.DateTime), strings.Join(st.Netns, " "))
+		fmt.Fprintf(tw, "%s\t%s\t%d%s\t%s\t%s\n", st.Name, st.Source, st.PID, state, st.CreatedAt.Local().Format(time.DateTime), strings.Join(st.Netns, " "))
 	}
 	return tw.Flush()
 }

@@ -34,6 +34,10 @@ func main() {
 		if errors.Is(err, flag.ErrHelp) {
 			os.Exit(2)
 		}
+		if errors.Is(err, context.Canceled) {
+			fmt.Fprintln(os.Stderr, "dutlab: interrupted; what this run created has been removed")
+			os.Exit(130)
+		}
 		fmt.Fprintln(os.Stderr, "dutlab:", err)
 		os.Exit(1)
 	}
