@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/dutlab/dutlab/internal/dpdk"
 )
 
@@ -29,6 +31,11 @@ type session struct {
 func startEAL(o dpdk.EALOptions) (*session, error) {
 	if o.FilePrefix == "" {
 		o.FilePrefix = dpdk.FilePrefix("")
+	}
+	if len(o.Lcores) > 0 {
+		if err := pinProcess(o.Lcores[0]); err != nil {
+			return nil, err
+		}
 	}
 	if err := dpdk.Init(o.Args("dutlab-dpdk")); err != nil {
 		return nil, err
@@ -436,4 +443,26 @@ func joinUints(v []uint) string {
 		s[i] = strconv.FormatUint(uint64(x), 10)
 	}
 	return strings.Join(s, ",")
+}
+
+// pinProcess pins every thread of this process (the Go runtime's included)
+// to cpu, the main lcore's, before the EAL starts: worker lcores then get
+// their cores to themselves, and threads created later inherit the pinning.
+func pinProcess(cpu int) error {
+	var set unix.CPUSet
+	set.Set(cpu)
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		return fmt.Errorf("list threads: %w", err)
+	}
+	for _, t := range tasks {
+		tid, err := strconv.Atoi(t.Name())
+		if err != nil {
+			continue
+		}
+		if err := unix.SchedSetaffinity(tid, &set); err != nil && !errors.Is(err, unix.ESRCH) {
+			return fmt.Errorf("pin thread %d to cpu %d: %w", tid, cpu, err)
+		}
+	}
+	return nil
 }
