@@ -14,12 +14,6 @@ import (
 	"github.com/dutlab/dutlab/internal/dpdk/dpdktest"
 )
 
-func TestRegistered(t *testing.T) {
-	if d, err := dut.Lookup("dpdk"); err != nil || d.Name() != "dpdk" {
-		t.Fatalf("lookup dpdk: %v, %v", d, err)
-	}
-}
-
 // TestForwardVeth runs the forwarder in a throwaway DUT namespace between two
 // veth pairs and the dpdk generator engine on the other ends: what the
 // generator receives on g1 went through the forwarder.
