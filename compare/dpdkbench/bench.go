@@ -174,14 +174,22 @@ func runTestpmd(ctx context.Context, o Options, netns string, eal dpdk.EALOption
 	if err := tp.waitShown(30 * time.Second); err != nil {
 		return 0, errors.Join(err, tp.stop())
 	}
+	skip := int(math.Ceil(o.Warmup.Seconds()))
+	want := skip + max(int(o.Duration.Seconds()), 1)
 	select {
 	case <-time.After(o.Warmup + o.Duration):
 	case <-ctx.Done():
 	}
+	// Stats blocks come once a second on testpmd's own clock: wait for the
+	// last one of the window.
+	for end := time.Now().Add(5 * time.Second); ctx.Err() == nil && time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+		if _, n := tp.meanTx(port, 0); n >= want {
+			break
+		}
+	}
 	if err := tp.stop(); err != nil {
 		return 0, err
 	}
-	skip := int(math.Ceil(o.Warmup.Seconds()))
 	v, n := tp.meanTx(port, skip)
 	if n == 0 {
 		return 0, fmt.Errorf("dpdk-testpmd gave no Tx-pps samples after the warm-up: %s", tp.output())
