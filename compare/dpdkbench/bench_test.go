@@ -15,9 +15,9 @@ import (
 	"github.com/dutlab/dutlab/internal/testenv"
 )
 
-// TestRun runs a short bench (DUTLAB_BENCH_SECONDS sets the window; default
-// 1 s; DUTLAB_BENCH_ROUNDS the rounds) and checks that both sides moved packets in every case. No timing
-// assertions: the figures go to the log.
+// TestRun runs a short bench (DUTLAB_BENCH_SECONDS sets the window, default
+// 1 s; DUTLAB_BENCH_ROUNDS the rounds, default 1) and checks that both sides
+// moved packets in every case. No timing assertions: figures go to the log.
 func TestRun(t *testing.T) {
 	testenv.RequireRoot(t)
 	if _, err := exec.LookPath("dpdk-testpmd"); err != nil {
