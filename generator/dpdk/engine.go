@@ -219,6 +219,14 @@ func (e *Engine) Run(ctx context.Context, job generator.Job) (generator.Stats, e
 		}
 		st.Info["latency_mean_ns"] = strconv.FormatInt(int64(l.Mean), 10)
 		st.Info["latency_buckets"] = "exact below 128 ns, then 64 linear sub-buckets per power of two; values are bucket lower bounds"
+		// Every frame carries a probe, so sent and received are the window's
+		// frames. Duplicates are not detected by the fast path.
+		st.Latency = &generator.Latency{Clock: "tsc", Sent: final.TxPackets, Received: final.RxPackets,
+			Reordered: final.Reorder, MinNs: uint64(l.Min), P50Ns: uint64(l.P50), P99Ns: uint64(l.P99),
+			P999Ns: uint64(l.P999), MaxNs: uint64(l.Max), MeanNs: uint64(l.Mean), ErrorPct: 100.0 / 64}
+		if final.TxPackets > final.RxPackets {
+			st.Latency.Lost = final.TxPackets - final.RxPackets
+		}
 	}
 	if werr != nil {
 		return st, fmt.Errorf("dpdk engine: %w", werr)

@@ -56,8 +56,8 @@ func TestVethLoop(t *testing.T) {
 	if st.TxPackets == 0 || st.RxPackets == 0 || windows != 2 {
 		t.Fatalf("stats %+v, %d window calls", st, windows)
 	}
-	if st.Info["latency_p50_ns"] == "" {
-		t.Fatalf("no latency in %v", st.Info)
+	if l := st.Latency; l == nil || l.Received != st.RxPackets || l.P50Ns == 0 || l.Clock != "tsc" {
+		t.Fatalf("latency %+v for %d received", st.Latency, st.RxPackets)
 	}
 	t.Logf("veth af_xdp at 50 kpps: tx %d rx %d in %v, latency p50 %s ns p99 %s ns",
 		st.TxPackets, st.RxPackets, st.Window, st.Info["latency_p50_ns"], st.Info["latency_p99_ns"])
