@@ -14,9 +14,11 @@ import (
 
 	"github.com/dutlab/dutlab/compare"
 	"github.com/dutlab/dutlab/dut"
+	_ "github.com/dutlab/dutlab/dut/dpdk"   // registers the dpdk datapath
 	_ "github.com/dutlab/dutlab/dut/kernel" // registers the kernel datapath
 	_ "github.com/dutlab/dutlab/dut/xdp"    // registers xdp-native and xdp-generic
 	"github.com/dutlab/dutlab/generator"
+	gendpdk "github.com/dutlab/dutlab/generator/dpdk"
 	"github.com/dutlab/dutlab/generator/xdplive"
 	"github.com/dutlab/dutlab/internal/dpdk"
 	"github.com/dutlab/dutlab/internal/lab"
@@ -32,10 +34,10 @@ func cmdCompare(ctx context.Context, cmd string, args []string) error {
 	if cmd == "run" {
 		datapaths = fs.String("datapath", "kernel", "the datapath to measure")
 	} else {
-		datapaths = fs.String("datapaths", "kernel,xdp-generic,xdp-native", "comma-separated datapaths to measure, in order")
+		datapaths = fs.String("datapaths", "kernel,xdp-generic,xdp-native,dpdk", "comma-separated datapaths to measure, in order")
 	}
 	selfCheck := fs.Bool("self-check", cmd == "compare", "first measure the generator's ceiling over a direct loop and flag rows near it")
-	engine := fs.String("engine", "xdp-live", "generator engine")
+	engine := fs.String("engine", "xdp-live", "generator engine: xdp-live (veth, any XDP netdev) or dpdk (af_xdp vdevs here, physical ports)")
 	frame := fs.Int("frame-size", 64, "Ethernet frame size in bytes, FCS included (64..1518)")
 	flows := fs.Int("flows", 1, "number of flows (the UDP source port varies over them)")
 	o := compare.Options{Duration: 10 * time.Second, Warmup: time.Second}
@@ -119,8 +121,10 @@ func pickEngine(name string) (generator.Engine, error) {
 	switch name {
 	case "xdp-live":
 		return xdplive.New(), nil
+	case "dpdk":
+		return gendpdk.New(""), nil
 	}
-	return nil, fmt.Errorf("engine %q is not supported; supported engines are [xdp-live]", name)
+	return nil, fmt.Errorf("engine %q is not supported; supported engines are [dpdk xdp-live]", name)
 }
 
 func cmdUp(ctx context.Context, args []string) error {

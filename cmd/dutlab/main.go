@@ -18,6 +18,7 @@ const usage = `dutlab: emulate network appliances on one machine and measure the
 Usage:
   dutlab compare [flags]          measure several datapaths on one lab, side by side
   dutlab run [flags]              measure one datapath (--datapath, --rate, --duration, --json)
+  dutlab bench dpdk [--json F]    our DPDK engine and forwarder against dpdk-testpmd, same run
   dutlab up TOPOLOGY              bring a lab up (a file, or a built-in name)
   dutlab down TOPOLOGY|NAME|--all take a lab down (also after a killed run)
   dutlab show                     list labs that are up
@@ -54,6 +55,8 @@ func run(args []string) error {
 	switch cmd {
 	case "compare", "run":
 		return cmdCompare(ctx, cmd, rest)
+	case "bench":
+		return cmdBench(ctx, rest)
 	case "up":
 		return cmdUp(ctx, rest)
 	case "down":
@@ -73,7 +76,7 @@ func run(args []string) error {
 		fmt.Print(usage)
 		return nil
 	}
-	return fmt.Errorf("unknown command %q; commands are compare, run, up, down, show, check, topologies, datapaths, version", cmd)
+	return fmt.Errorf("unknown command %q; commands are compare, run, bench, up, down, show, check, topologies, datapaths, version", cmd)
 }
 
 func splitList(s string) []string {

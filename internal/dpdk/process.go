@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -80,10 +81,24 @@ func Start(bin, sub, netns string, cfg any) (*Process, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s %s: %w", bin, sub, err)
+	// Pdeathsig fires when the *thread* that forked the worker exits, not the
+	// process. Go retires locked threads (nsexec.Do's, for one), and any
+	// thread may become one later, so the worker is started from a thread
+	// locked for as long as the worker lives.
+	started := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		if err := cmd.Start(); err != nil {
+			started <- fmt.Errorf("start %s %s: %w", bin, sub, err)
+			return
+		}
+		started <- nil
+		p.read(out)
+	}()
+	if err := <-started; err != nil {
+		return nil, err
 	}
-	go p.read(out)
 	return p, nil
 }
 
