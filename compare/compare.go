@@ -266,6 +266,7 @@ func measureOne(ctx context.Context, o Options, env *lab.Env, g genNode, d dutNo
 		return row, fmt.Errorf("generator %s did not report its measurement window", o.Engine.Name())
 	}
 	row.EngineInfo = st.Info
+	row.Latency = st.Latency
 	row.WindowSec = st.Window.Seconds()
 	row.TxPackets, row.RxPackets = st.TxPackets, st.RxPackets
 	if s := st.Window.Seconds(); s > 0 {

@@ -8,13 +8,15 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/dutlab/dutlab/generator"
 )
 
-var header = []string{"datapath", "frame", "offered Mpps", "received Mpps", "loss %", "rx Gbps", "DUT busy % (usr/sys/sirq)", "DUT ns/pkt", "gen busy %", "cores"}
+var header = []string{"datapath", "frame", "offered Mpps", "received Mpps", "loss %", "rx Gbps", "DUT busy % (usr/sys/sirq)", "DUT ns/pkt", "gen busy %", "latency us p50/p99/p99.9/max", "cores"}
 
 func cells(r Row) []string {
 	if r.Error != "" {
-		return []string{r.Datapath, strconv.Itoa(r.FrameSize), "-", "-", "-", "-", "error: " + r.Error, "-", "-", "-"}
+		return []string{r.Datapath, strconv.Itoa(r.FrameSize), "-", "-", "-", "-", "error: " + r.Error, "-", "-", "-", "-"}
 	}
 	return []string{
 		r.Datapath,
@@ -26,8 +28,17 @@ func cells(r Row) []string {
 		fmt.Sprintf("%.0f (%.0f/%.0f/%.0f)", r.DUTCPU.BusyPct, r.DUTCPU.UserPct, r.DUTCPU.SysPct, r.DUTCPU.SoftirqPct),
 		fmt.Sprintf("%.0f", r.CyclesPerPkt),
 		fmt.Sprintf("%.0f", r.GenCPU.BusyPct),
+		latencyCell(r.Latency),
 		coresCell(r.Cores),
 	}
+}
+
+func latencyCell(l *generator.Latency) string {
+	if l == nil || l.Received == 0 {
+		return "-"
+	}
+	us := func(ns uint64) string { return strconv.FormatFloat(float64(ns)/1e3, 'f', 1, 64) }
+	return us(l.P50Ns) + "/" + us(l.P99Ns) + "/" + us(l.P999Ns) + "/" + us(l.MaxNs)
 }
 
 func boundMark(r Row) string {
@@ -91,14 +102,23 @@ func (r *Result) WriteMarkdown(w io.Writer) error {
 func (r *Result) WriteCSV(w io.Writer) error {
 	cw := csv.NewWriter(w)
 	_ = cw.Write([]string{"datapath", "engine", "frame_size", "flows", "window_s", "tx_packets", "rx_packets", "offered_mpps", "rx_mpps",
-		"loss_pct", "offered_gbps", "rx_gbps", "dut_busy_pct", "dut_user_pct", "dut_sys_pct", "dut_softirq_pct", "dut_busy_ns_per_pkt", "gen_busy_pct", "generator_bound", "error"})
+		"loss_pct", "offered_gbps", "rx_gbps", "dut_busy_pct", "dut_user_pct", "dut_sys_pct", "dut_softirq_pct", "dut_busy_ns_per_pkt", "gen_busy_pct", "generator_bound", "lat_p50_ns", "lat_p99_ns", "lat_p999_ns", "lat_max_ns", "error"})
 	f := func(v float64) string { return strconv.FormatFloat(v, 'f', 4, 64) }
 	for _, x := range r.Results {
 		_ = cw.Write([]string{x.Datapath, x.Engine, strconv.Itoa(x.FrameSize), strconv.Itoa(x.Flows), f(x.WindowSec),
 			strconv.FormatUint(x.TxPackets, 10), strconv.FormatUint(x.RxPackets, 10), f(x.OfferedMpps), f(x.RxMpps),
 			f(x.LossPct), f(x.OfferedGbps), f(x.RxGbps), f(x.DUTCPU.BusyPct), f(x.DUTCPU.UserPct), f(x.DUTCPU.SysPct),
-			f(x.DUTCPU.SoftirqPct), f(x.CyclesPerPkt), f(x.GenCPU.BusyPct), strconv.FormatBool(x.GeneratorBound), x.Error})
+			f(x.DUTCPU.SoftirqPct), f(x.CyclesPerPkt), f(x.GenCPU.BusyPct), strconv.FormatBool(x.GeneratorBound), lat(x, 0), lat(x, 1), lat(x, 2), lat(x, 3), x.Error})
 	}
 	cw.Flush()
 	return cw.Error()
+}
+
+// lat returns one latency column for CSV: 0 p50, 1 p99, 2 p99.9, 3 max.
+func lat(r Row, i int) string {
+	if r.Latency == nil || r.Latency.Received == 0 {
+		return ""
+	}
+	v := [...]uint64{r.Latency.P50Ns, r.Latency.P99Ns, r.Latency.P999Ns, r.Latency.MaxNs}[i]
+	return strconv.FormatUint(v, 10)
 }

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dutlab/dutlab/generator"
+
 	"github.com/stretchr/testify/require"
 )
 
@@ -17,7 +19,8 @@ func sampleResult() *Result {
 		Schema: SchemaVersion,
 		Results: []Row{
 			{Datapath: "kernel", Engine: "xdp-live", FrameSize: 64, TxPackets: 2000, RxPackets: 1500, OfferedMpps: 2, RxMpps: 1.5,
-				LossPct: 25, DUTCPU: CPU{Cores: []int{1}, BusyPct: 100, SysPct: 10, SoftirqPct: 90}, Cores: map[string]string{"1": "DUT kernel"}},
+				LossPct: 25, DUTCPU: CPU{Cores: []int{1}, BusyPct: 100, SysPct: 10, SoftirqPct: 90}, Cores: map[string]string{"1": "DUT kernel"},
+				Latency: &generator.Latency{Received: 10, P50Ns: 12000, P99Ns: 30000, P999Ns: 45000, MaxNs: 90000}},
 			{Datapath: "xdp-native", Error: "attach: not supported"},
 		},
 		SelfCheck: &SelfCheck{RxMpps: 4, OfferedMpps: 4},
@@ -36,6 +39,7 @@ func TestWriteTable(t *testing.T) {
 	require.Contains(t, lines[1], "25.00")
 	require.Contains(t, lines[1], "100 (0/10/90)")
 	require.Contains(t, lines[1], "core 1: DUT kernel")
+	require.Contains(t, lines[1], "12.0/30.0/45.0/90.0")
 	require.Contains(t, lines[2], "error: attach: not supported")
 	require.Contains(t, out, "generator ceiling (self-check loop): 4.000 Mpps")
 }
@@ -54,6 +58,7 @@ func TestWriteMarkdownAndCSV(t *testing.T) {
 	require.Equal(t, "rx_mpps", recs[0][8])
 	require.Equal(t, "1.5000", recs[1][8])
 	require.Equal(t, "attach: not supported", recs[2][len(recs[2])-1])
+	require.Equal(t, "12000", recs[1][len(recs[1])-5])
 }
 
 func TestWriteJSONSchema(t *testing.T) {

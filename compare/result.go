@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"time"
+
+	"github.com/dutlab/dutlab/generator"
 )
 
 // SchemaVersion is the version of the Result JSON; it changes when a field
@@ -37,14 +39,16 @@ type Row struct {
 	LossPct     float64 `json:"loss_pct"`
 	// RxIfacePackets is the kernel's rx_packets counter of the generator's
 	// receive port over the same window: a check on the engine's own count.
-	RxIfacePackets uint64            `json:"rx_iface_packets"`
-	DUTCPU         CPU               `json:"dut_cpu"`
-	GenCPU         CPU               `json:"gen_cpu"`
-	CyclesPerPkt   float64           `json:"dut_busy_ns_per_pkt"`
-	DUT            DUTCounters       `json:"dut_counters"`
-	Cores          map[string]string `json:"cores"`
-	DUTInfo        map[string]string `json:"dut_info,omitempty"`
-	EngineInfo     map[string]string `json:"engine_info,omitempty"`
+	RxIfacePackets uint64      `json:"rx_iface_packets"`
+	DUTCPU         CPU         `json:"dut_cpu"`
+	GenCPU         CPU         `json:"gen_cpu"`
+	CyclesPerPkt   float64     `json:"dut_busy_ns_per_pkt"`
+	DUT            DUTCounters `json:"dut_counters"`
+	// Latency is the probe stream's one-way delay through the DUT, when probes came back.
+	Latency    *generator.Latency `json:"latency,omitempty"`
+	Cores      map[string]string  `json:"cores"`
+	DUTInfo    map[string]string  `json:"dut_info,omitempty"`
+	EngineInfo map[string]string  `json:"engine_info,omitempty"`
 	// GeneratorBound is set when RxMpps reached 90% of the generator's own
 	// ceiling: the DUT may be faster than this result says.
 	GeneratorBound bool   `json:"generator_bound"`
