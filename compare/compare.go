@@ -8,6 +8,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -93,6 +94,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	res.Manifest.Ports = map[string]string{
 		"gen_tx": gen.tx.Name, "gen_rx": gen.rx.Name, "dut_in": d.in.Name, "dut_out": d.out.Name,
 		"link": "veth",
+	}
+	if slices.Contains(o.Datapaths, "dpdk") {
+		res.Manifest.Notes = append(res.Manifest.Notes, "dpdk on veth runs on af_xdp in copy mode: the kernel's NAPI for the DUT's ports shares the DUT core with the busy-polling lcore, so under overload the two compete; physical ports with vfio-pci avoid that")
 	}
 	for i, name := range o.Datapaths {
 		if err := ctx.Err(); err != nil {
