@@ -31,6 +31,10 @@ type Stream struct {
 	Flows     int     // distinct flows; the source port varies over [SrcPort, SrcPort+Flows)
 	FrameSize int     // Ethernet frame size including the 4-byte FCS (64..1518)
 	RatePPS   float64 // 0 means as fast as the engine can
+	// Latency marks a probe stream: frames of this stream carry a probe and
+	// are measured for delay, loss, reorder and duplicates (Stats.Latency).
+	// Typically a bulk stream at a high rate plus one probe stream at 1-10 kpps.
+	Latency bool
 }
 
 // Job is one run of an engine.
@@ -47,7 +51,16 @@ type Job struct {
 	// measured window, so callers can sample CPU and interface counters over
 	// exactly the same window.
 	Window func(begin bool)
+	// CaptureTX and CaptureRX, when set, record the first frames the engine
+	// sends on TX and receives on RX (from the start of the run, warm-up
+	// included), as many as the Capture was created for. Engines may cut
+	// frames to a snap length (xdp-live: 256 bytes). The caller closes them
+	// after Run returns.
+	CaptureTX, CaptureRX *Capture
 }
+
+// Limit is how many frames c records.
+func (c *Capture) Limit() int { return int(c.limit) }
 
 // Sample is a progress snapshot.
 type Sample struct {
@@ -64,7 +77,8 @@ type Stats struct {
 	TxBytes   uint64 // frame bytes without FCS
 	RxBytes   uint64
 	Window    time.Duration
-	// Latency is what the probe stream measured, nil when no probe came back.
+	// Latency is what the latency streams (Stream.Latency) measured over
+	// the window, nil when the job has none.
 	Latency *Latency
 	Info    map[string]string // engine details for the manifest
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"time"
 
@@ -69,10 +70,12 @@ func (s *stream) owed(now time.Time) (uint64, time.Time) {
 
 // snapshot is the counters at one instant.
 type snapshot struct {
-	at      time.Time
-	txPkts  uint64
-	txBytes uint64
-	rx      sinkCounts
+	at        time.Time
+	txPkts    uint64
+	txBytes   uint64
+	txLost    uint64   // frames the TX capture missed
+	probeSent []uint64 // frames sent by each latency stream (see latencyIDs)
+	rx        sinkCounts
 }
 
 // Run sends job's streams from job.TX and counts them on job.RX. The sender
@@ -100,18 +103,37 @@ func (e *Engine) Run(ctx context.Context, job generator.Job) (st generator.Stats
 		drain = DefaultDrain
 	}
 
-	var streams []*stream
+	var (
+		streams    []*stream
+		latencyIDs []int  // indices of the latency streams
+		mask       uint64 // the same as a bit set, for the sink
+		txCap      txCapture
+		rxFrames   uint32
+	)
+	if job.CaptureTX != nil {
+		txCap.frames = uint32(job.CaptureTX.Limit())
+	}
+	if job.CaptureRX != nil {
+		rxFrames = uint32(job.CaptureRX.Limit())
+	}
 	defer func() {
 		for _, s := range streams {
 			err = errors.Join(err, s.Close())
 		}
 	}()
 	for i, js := range job.Streams {
+		if js.Latency {
+			if i >= maxProbeIDs {
+				return st, fmt.Errorf("xdp-live: stream %d (%s): latency streams must be among the first %d streams", i, js.Name, maxProbeIDs)
+			}
+			latencyIDs = append(latencyIDs, i)
+			mask |= 1 << i
+		}
 		t, err := generator.BuildUDP(js)
 		if err != nil {
 			return st, fmt.Errorf("xdp-live: stream %d (%s): %w", i, js.Name, err)
 		}
-		snd, err := loadSender(t, i, js.Flows)
+		snd, err := loadSender(t, i, js.Flows, &txCap)
 		if err != nil {
 			return st, fmt.Errorf("xdp-live: stream %d (%s): %w", i, js.Name, err)
 		}
@@ -122,22 +144,61 @@ func (e *Engine) Run(ctx context.Context, job generator.Job) (st generator.Stats
 		streams = append(streams, s)
 	}
 
-	snk, err := attachSink(job.RX.Netns, job.RX.Name, job.RX.Ifindex)
+	snk, err := attachSink(job.RX.Netns, job.RX.Name, job.RX.Ifindex, sinkConfig{latencyStreams: mask, captureFrames: rxFrames})
 	if err != nil {
 		return st, fmt.Errorf("xdp-live: %w", err)
 	}
 	defer func() { err = errors.Join(err, snk.Close()) }()
 
+	// Captures drain their rings while the run goes on; they stop (after
+	// reading what is left) before the programs are unloaded.
+	var txCapt, rxCapt *capturer
+	if txCap.ring != nil {
+		if txCapt, err = startCapture(txCap.ring, job.CaptureTX); err != nil {
+			return st, fmt.Errorf("xdp-live: tx %w", err)
+		}
+	}
+	if rxFrames > 0 {
+		if rxCapt, err = startCapture(snk.objs.SinkCapture, job.CaptureRX); err != nil {
+			if txCapt != nil {
+				txCapt.stop()
+			}
+			return st, fmt.Errorf("xdp-live: rx %w", err)
+		}
+	}
+	stopCaptures := func() (tx, rx int, err error) {
+		if txCapt != nil {
+			n, cerr := txCapt.stop()
+			tx, err = n, errors.Join(err, cerr)
+		}
+		if rxCapt != nil {
+			n, cerr := rxCapt.stop()
+			rx, err = n, errors.Join(err, cerr)
+		}
+		return tx, rx, err
+	}
+	capturesStopped := false
+	defer func() {
+		if !capturesStopped {
+			_, _, cerr := stopCaptures()
+			err = errors.Join(err, cerr)
+		}
+	}()
+
 	take := func(hist bool) (snapshot, error) {
 		var sn snapshot
 		sn.at = time.Now()
-		for _, s := range streams {
-			p, b, err := s.counters()
+		for i, s := range streams {
+			p, b, lost, err := s.counters()
 			if err != nil {
 				return sn, err
 			}
 			sn.txPkts += p
 			sn.txBytes += b
+			sn.txLost += lost
+			if job.Streams[i].Latency {
+				sn.probeSent = append(sn.probeSent, p)
+			}
 		}
 		rx, err := snk.counters(hist)
 		sn.rx = rx
@@ -146,6 +207,11 @@ func (e *Engine) Run(ctx context.Context, job generator.Job) (st generator.Stats
 
 	start, err := take(false)
 	if err != nil {
+		return st, fmt.Errorf("xdp-live: %w", err)
+	}
+	// Probes count when stamped inside the window; none is until it starts.
+	var windowStartNs uint64
+	if err := snk.setWindow(math.MaxUint64, math.MaxUint64); err != nil {
 		return st, fmt.Errorf("xdp-live: %w", err)
 	}
 	stopProgress := e.progress(job.Progress, start, take)
@@ -174,7 +240,13 @@ func (e *Engine) Run(ctx context.Context, job generator.Job) (st generator.Stats
 		for {
 			now := time.Now()
 			if !measuring && !now.Before(windowStart) {
-				if first, err = take(true); err != nil {
+				// Every frame sent so far is in first and was stamped
+				// before windowStartNs; every later one after it.
+				if first, err = take(false); err != nil {
+					return err
+				}
+				windowStartNs = monoNow()
+				if err := snk.setWindow(windowStartNs, math.MaxUint64); err != nil {
 					return err
 				}
 				if job.Window != nil {
@@ -221,8 +293,15 @@ func (e *Engine) Run(ctx context.Context, job generator.Job) (st generator.Stats
 	// The window ends where sending stopped; frames still in flight get
 	// drain to reach the sink, and RX is read after it.
 	lastTx, lerr := take(false)
+	if measuring {
+		lerr = errors.Join(lerr, snk.setWindow(windowStartNs, monoNow()))
+	}
 	time.Sleep(drain)
 	lastRx, rerr := take(true)
+	probes, perr := snk.probes(latencyIDs)
+	rerr = errors.Join(rerr, perr)
+	txCaptured, rxCaptured, cerr := stopCaptures()
+	capturesStopped = true
 	if measuring && job.Window != nil {
 		job.Window(false)
 	}
@@ -241,7 +320,18 @@ func (e *Engine) Run(ctx context.Context, job generator.Job) (st generator.Stats
 		"rx_ifname":   job.RX.Name,
 		"probe_clock": "bpf_ktime_get_ns",
 	}
-	if err := errors.Join(lerr, rerr); err != nil {
+	if txCapt != nil {
+		st.Info["capture_tx_frames"] = strconv.Itoa(txCaptured)
+		st.Info["capture_tx_lost"] = strconv.FormatUint(lastTx.txLost, 10)
+	}
+	if rxCapt != nil {
+		st.Info["capture_rx_frames"] = strconv.Itoa(rxCaptured)
+		st.Info["capture_rx_lost"] = strconv.FormatUint(lastRx.rx.CaptureLost, 10)
+	}
+	if len(latencyIDs) > 0 {
+		st.Info["latency_streams"] = fmt.Sprint(latencyIDs)
+	}
+	if err := errors.Join(lerr, rerr, cerr); err != nil {
 		return st, fmt.Errorf("xdp-live: %w", err)
 	}
 	if !measuring {
@@ -258,15 +348,15 @@ func (e *Engine) Run(ctx context.Context, job generator.Job) (st generator.Stats
 	st.RxBytes = d.RxBytes
 	st.Window = last.at.Sub(first.at)
 	st.Info["probe_rx_packets"] = strconv.FormatUint(d.ProbePackets, 10)
-	if n := d.ProbePackets - d.ProbeFuture; n > 0 {
-		st.Info["latency_mean_ns"] = strconv.FormatUint(d.LatSumNs/n, 10)
-		for _, p := range []struct {
-			name string
-			q    float64
-		}{{"min", 0}, {"p50", 0.5}, {"p99", 0.99}, {"p999", 0.999}, {"max", 1}} {
-			st.Info["latency_"+p.name+"_ns"] = strconv.FormatUint(percentile(&d.latency, p.q), 10)
+	if len(latencyIDs) > 0 {
+		var sent uint64
+		for i := range latencyIDs {
+			sent += last.probeSent[i] - first.probeSent[i]
 		}
-		st.Info["latency_buckets"] = "log2 with 4 linear sub-buckets; percentiles are bucket upper bounds"
+		st.Latency = summarize(sent, probes, lastRx.rx)
+		st.Info["latency_buckets"] = "exact below 128 ns, then 64 linear sub-buckets per power of two; percentiles are bucket midpoints, min and max exact"
+		st.Info["probe_too_old"] = strconv.FormatUint(probes.TooOld, 10)
+		st.Info["probe_future"] = strconv.FormatUint(lastRx.rx.ProbeFuture, 10)
 	}
 	if sendErr != nil {
 		return st, fmt.Errorf("xdp-live: %w", sendErr)
@@ -312,4 +402,27 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 	case <-ctx.Done():
 	case <-t.C:
 	}
+}
+
+// summarize turns what the sink counted over the window (it counts only
+// probes stamped inside it) and the probes sent in it into RFC 8219 terms.
+func summarize(sent uint64, p probeCounts, rx sinkCounts) *generator.Latency {
+	l := &generator.Latency{
+		Clock:      "bpf_ktime_get_ns",
+		Sent:       sent,
+		Received:   p.Received,
+		Reordered:  p.Reordered,
+		Duplicates: p.Duplicates,
+		ErrorPct:   LatencyErrorPct,
+	}
+	if sent > p.Received {
+		l.Lost = sent - p.Received
+	}
+	if n := rx.LatPackets; n > 0 {
+		l.MinNs, l.MaxNs, l.MeanNs = ^rx.LatMinInv, rx.LatMaxNs, rx.LatSumNs/n
+		l.P50Ns = percentile(&rx.latency, 0.5)
+		l.P99Ns = percentile(&rx.latency, 0.99)
+		l.P999Ns = percentile(&rx.latency, 0.999)
+	}
+	return l
 }

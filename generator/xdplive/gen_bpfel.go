@@ -14,21 +14,27 @@ import (
 )
 
 type genGenCounters struct {
-	_       structs.HostLayout
-	Packets uint64
-	Bytes   uint64
+	_           structs.HostLayout
+	Packets     uint64
+	Bytes       uint64
+	CaptureLost uint64
 }
 
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	genMapGenStats = "gen_stats"
-	genProgXdpGen  = "xdp_gen"
-	genVarFlows    = "flows"
-	genVarIpv6     = "ipv6"
-	genVarStreamId = "stream_id"
-	genVarTmpl     = "tmpl"
+	genMapGenCapture      = "gen_capture"
+	genMapGenCaptureTaken = "gen_capture_taken"
+	genMapGenStats        = "gen_stats"
+	genProgXdpGen         = "xdp_gen"
+	genVarCaptureDone     = "capture_done"
+	genVarCaptureFrames   = "capture_frames"
+	genVarFlows           = "flows"
+	genVarIpv6            = "ipv6"
+	genVarNextSeq         = "next_seq"
+	genVarStreamId        = "stream_id"
+	genVarTmpl            = "tmpl"
 )
 
 // loadGen returns the embedded CollectionSpec for gen.
@@ -80,17 +86,22 @@ type genProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type genMapSpecs struct {
-	GenStats *ebpf.MapSpec `ebpf:"gen_stats"`
+	GenCapture      *ebpf.MapSpec `ebpf:"gen_capture"`
+	GenCaptureTaken *ebpf.MapSpec `ebpf:"gen_capture_taken"`
+	GenStats        *ebpf.MapSpec `ebpf:"gen_stats"`
 }
 
 // genVariableSpecs contains global variables before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type genVariableSpecs struct {
-	Flows    *ebpf.VariableSpec `ebpf:"flows"`
-	Ipv6     *ebpf.VariableSpec `ebpf:"ipv6"`
-	StreamId *ebpf.VariableSpec `ebpf:"stream_id"`
-	Tmpl     *ebpf.VariableSpec `ebpf:"tmpl"`
+	CaptureDone   *ebpf.VariableSpec `ebpf:"capture_done"`
+	CaptureFrames *ebpf.VariableSpec `ebpf:"capture_frames"`
+	Flows         *ebpf.VariableSpec `ebpf:"flows"`
+	Ipv6          *ebpf.VariableSpec `ebpf:"ipv6"`
+	NextSeq       *ebpf.VariableSpec `ebpf:"next_seq"`
+	StreamId      *ebpf.VariableSpec `ebpf:"stream_id"`
+	Tmpl          *ebpf.VariableSpec `ebpf:"tmpl"`
 }
 
 // genObjects contains all objects after they have been loaded into the kernel.
@@ -113,11 +124,15 @@ func (o *genObjects) Close() error {
 //
 // It can be passed to loadGenObjects or ebpf.CollectionSpec.LoadAndAssign.
 type genMaps struct {
-	GenStats *ebpf.Map `ebpf:"gen_stats"`
+	GenCapture      *ebpf.Map `ebpf:"gen_capture"`
+	GenCaptureTaken *ebpf.Map `ebpf:"gen_capture_taken"`
+	GenStats        *ebpf.Map `ebpf:"gen_stats"`
 }
 
 func (m *genMaps) Close() error {
 	return _GenClose(
+		m.GenCapture,
+		m.GenCaptureTaken,
 		m.GenStats,
 	)
 }
@@ -126,10 +141,13 @@ func (m *genMaps) Close() error {
 //
 // It can be passed to loadGenObjects or ebpf.CollectionSpec.LoadAndAssign.
 type genVariables struct {
-	Flows    *ebpf.Variable `ebpf:"flows"`
-	Ipv6     *ebpf.Variable `ebpf:"ipv6"`
-	StreamId *ebpf.Variable `ebpf:"stream_id"`
-	Tmpl     *ebpf.Variable `ebpf:"tmpl"`
+	CaptureDone   *ebpf.Variable `ebpf:"capture_done"`
+	CaptureFrames *ebpf.Variable `ebpf:"capture_frames"`
+	Flows         *ebpf.Variable `ebpf:"flows"`
+	Ipv6          *ebpf.Variable `ebpf:"ipv6"`
+	NextSeq       *ebpf.Variable `ebpf:"next_seq"`
+	StreamId      *ebpf.Variable `ebpf:"stream_id"`
+	Tmpl          *ebpf.Variable `ebpf:"tmpl"`
 }
 
 // genPrograms contains all programs after they have been loaded into the kernel.

@@ -40,7 +40,7 @@ func TestGenRewritesFields(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			s, err := loadSender(tp, tt.id, tt.stream.Flows)
+			s, err := loadSender(tp, tt.id, tt.stream.Flows, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -95,7 +95,7 @@ func TestGenRewritesFields(t *testing.T) {
 					t.Errorf("seq %d: frame differs from the template outside the varying fields:\n got % x\nwant % x", seq, f, want)
 				}
 			}
-			pk, by, err := s.counters()
+			pk, by, _, err := s.counters()
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -113,7 +113,7 @@ func TestGenShortFrame(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := loadSender(tp, 0, 1)
+	s, err := loadSender(tp, 0, 1, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +135,7 @@ func BenchmarkGenRun(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	s, err := loadSender(tp, 0, 256)
+	s, err := loadSender(tp, 0, 256, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

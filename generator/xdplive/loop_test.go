@@ -144,6 +144,7 @@ func TestLoopFlatOut(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			lp := newLoop(t)
+			testenv.SerializeMeasurement(t)
 			retry(t, func() error {
 				before := *lp.link(t, lp.g1).Attrs().Statistics
 				st, err := New().Run(context.Background(), lp.job(tt.stream, 0, time.Second))
@@ -184,8 +185,10 @@ func TestLoopFlatOut(t *testing.T) {
 // Paced at 100 kpps for 2 s after a warm-up: the received rate is within 2%.
 func TestLoopRate(t *testing.T) {
 	lp := newLoop(t)
+	testenv.SerializeMeasurement(t)
 	s := testStream(64, 16)
 	s.RatePPS = 100_000
+	s.Latency = true
 	retry(t, func() error {
 		var samples []generator.Sample
 		dropsBefore := lp.link(t, lp.g1).Attrs().Statistics.RxDropped
@@ -198,9 +201,9 @@ func TestLoopRate(t *testing.T) {
 		lp.requireDetached(t)
 		drops := lp.link(t, lp.g1).Attrs().Statistics.RxDropped - dropsBefore
 		rx := float64(st.RxPackets) / st.Window.Seconds()
-		t.Logf("window %v: tx %d, rx %d = %.0f pps (asked %.0f), %d dropped by %s; latency p50 %s ns p99 %s ns max %s ns; %d progress samples",
+		t.Logf("window %v: tx %d, rx %d = %.0f pps (asked %.0f), %d dropped by %s; latency %+v; %d progress samples",
 			st.Window.Round(time.Millisecond), st.TxPackets, st.RxPackets, rx, s.RatePPS, drops, lp.g1,
-			st.Info["latency_p50_ns"], st.Info["latency_p99_ns"], st.Info["latency_max_ns"], len(samples))
+			*st.Latency, len(samples))
 		if len(samples) < 2 {
 			t.Errorf("%d progress samples in 2.3 s, want at least 2", len(samples))
 		}
@@ -223,6 +226,7 @@ func TestLoopRate(t *testing.T) {
 // keeps its rate (checked on the sender's side: the sink counts both).
 func TestLoopTwoStreams(t *testing.T) {
 	lp := newLoop(t)
+	testenv.SerializeMeasurement(t)
 	a, b := testStream(64, 4), testStream6(128, 4)
 	a.RatePPS = 50_000
 	job := lp.job(a, 0, time.Second)
@@ -233,6 +237,9 @@ func TestLoopTwoStreams(t *testing.T) {
 	}
 	lp.requireDetached(t)
 	t.Logf("tx %d rx %d over %v", st.TxPackets, st.RxPackets, st.Window)
+	if st.Latency != nil {
+		t.Errorf("latency summary %+v for a job without latency streams", *st.Latency)
+	}
 	if st.TxPackets < 100_000 || !within(float64(st.RxPackets), float64(st.TxPackets), 0.01) {
 		t.Errorf("tx %d rx %d", st.TxPackets, st.RxPackets)
 	}
@@ -282,6 +289,7 @@ func TestRunBadPort(t *testing.T) {
 // second flat out per iteration, 64-byte frames, sender on core 0.
 func BenchmarkLoop(b *testing.B) {
 	lp := newLoop(b)
+	testenv.SerializeMeasurement(b)
 	var tx, rx, n float64
 	for b.Loop() {
 		st, err := New().Run(context.Background(), lp.job(testStream(64, 256), 100*time.Millisecond, time.Second))
@@ -310,7 +318,7 @@ func TestSinkGenericFallback(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := attachSink(lp.ns, name, 0)
+	s, err := attachSink(lp.ns, name, 0, sinkConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -38,9 +38,18 @@ type sender struct {
 	frame []byte
 }
 
+// txCapture is the TX capture a run's senders share: how many frames to
+// capture over all of them, and the first sender's claim counter and ring
+// once it is loaded.
+type txCapture struct {
+	frames      uint32
+	taken, ring *ebpf.Map
+}
+
 // loadSender loads xdp_gen configured for template t, stream index id and
-// flows distinct source ports.
-func loadSender(t generator.Template, id, flows int) (*sender, error) {
+// flows distinct source ports. With cp set (and cp.frames > 0) it captures
+// into cp's ring, creating it with the first sender.
+func loadSender(t generator.Template, id, flows int, cp *txCapture) (*sender, error) {
 	if flows < 1 {
 		flows = 1
 	}
@@ -64,14 +73,25 @@ func loadSender(t generator.Template, id, flows int) (*sender, error) {
 	if t.IPv6 {
 		ipv6 = 1
 	}
-	for name, v := range map[string]any{genVarTmpl: words, genVarIpv6: ipv6, genVarFlows: uint32(flows), genVarStreamId: uint16(id)} {
+	var frames uint32
+	var opts ebpf.CollectionOptions
+	if cp != nil && cp.frames > 0 {
+		frames = cp.frames
+		if cp.ring != nil {
+			opts.MapReplacements = map[string]*ebpf.Map{genMapGenCaptureTaken: cp.taken, genMapGenCapture: cp.ring}
+		}
+	}
+	for name, v := range map[string]any{genVarTmpl: words, genVarIpv6: ipv6, genVarFlows: uint32(flows), genVarStreamId: uint16(id), genVarCaptureFrames: frames} {
 		if err := spec.Variables[name].Set(v); err != nil {
 			return nil, fmt.Errorf("set xdp_gen %s: %w", name, err)
 		}
 	}
 	s := &sender{frame: t.Frame}
-	if err := spec.LoadAndAssign(&s.objs, nil); err != nil {
+	if err := spec.LoadAndAssign(&s.objs, &opts); err != nil {
 		return nil, fmt.Errorf("load xdp_gen: %w", err)
+	}
+	if frames > 0 && cp.ring == nil {
+		cp.taken, cp.ring = s.objs.GenCaptureTaken, s.objs.GenCapture
 	}
 	return s, nil
 }
@@ -94,17 +114,19 @@ func (s *sender) send(ifindex int, n, batch uint32) error {
 	return nil
 }
 
-// counters sums xdp_gen's per-CPU counters: frames and bytes handed to XDP_TX.
-func (s *sender) counters() (packets, bytes uint64, err error) {
+// counters sums xdp_gen's per-CPU counters: frames and bytes handed to
+// XDP_TX, and frames the TX capture missed.
+func (s *sender) counters() (packets, bytes, captureLost uint64, err error) {
 	var per []genGenCounters
 	if err := s.objs.GenStats.Lookup(uint32(0), &per); err != nil {
-		return 0, 0, fmt.Errorf("read xdp_gen counters: %w", err)
+		return 0, 0, 0, fmt.Errorf("read xdp_gen counters: %w", err)
 	}
 	for _, c := range per {
 		packets += c.Packets
 		bytes += c.Bytes
+		captureLost += c.CaptureLost
 	}
-	return packets, bytes, nil
+	return packets, bytes, captureLost, nil
 }
 
 var errNoPort = errors.New("port has neither a name nor an ifindex")

@@ -7,39 +7,72 @@ import (
 	"math/bits"
 	"net"
 
+	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 
 	"github.com/dutlab/dutlab/internal/nsexec"
 )
 
-// latBuckets matches LAT_BUCKETS in bpf/sink.c.
-const latBuckets = 256
+// Histogram layout, the Go twin of LAT_* in bpf/sink.c: values below
+// latExact exactly, then latSub linear sub-buckets per power of two up to
+// 2^latMaxMSB; larger values land in the last bucket.
+const (
+	latSubBits  = 6
+	latSub      = 1 << latSubBits // 64
+	latExact    = 2 * latSub      // 128
+	latMaxMSB   = 33
+	latBuckets  = latExact + (latMaxMSB-latSubBits)*latSub // 1856
+	maxProbeIDs = 64                                       // MAX_PROBE_STREAMS
+)
 
-// bucketOf is the Go twin of lat_bucket in bpf/sink.c: values 0..3 exactly,
-// then 4 linear sub-buckets per power of two.
+// LatencyErrorPct bounds the relative error of a percentile reported as its
+// bucket's midpoint: half a bucket width over the bucket's lower bound,
+// 1/(2*64). It holds up to 2^34 ns (17 s).
+const LatencyErrorPct = 100.0 / (2 * latSub)
+
+// bucketOf is the Go twin of lat_bucket in bpf/sink.c.
 func bucketOf(v uint64) int {
-	if v < 4 {
+	if v < latExact {
 		return int(v)
 	}
 	msb := 63 - bits.LeadingZeros64(v)
-	return 4*(msb-1) + int(v>>(msb-2)&3)
+	if msb > latMaxMSB {
+		return latBuckets - 1
+	}
+	return latExact + (msb-latSubBits-1)*latSub + int(v>>(msb-latSubBits)&(latSub-1))
 }
 
 // bucketLow is the smallest value in bucket b.
 func bucketLow(b int) uint64 {
-	if b < 4 {
+	if b < latExact {
 		return uint64(b)
 	}
-	msb := b/4 + 1
-	return uint64(4+b%4) << (msb - 2)
+	e := (b-latExact)/latSub + latSubBits + 1
+	return uint64(latSub+(b-latExact)%latSub) << (e - latSubBits)
 }
 
 // bucketHigh is the largest value in bucket b.
 func bucketHigh(b int) uint64 {
-	if b+1 >= 252 {
+	if b >= latBuckets-1 {
 		return math.MaxUint64
 	}
 	return bucketLow(b+1) - 1
+}
+
+// bucketMid is the value reported for bucket b: its midpoint (exact below
+// latExact, where a bucket holds one value).
+func bucketMid(b int) uint64 {
+	if b >= latBuckets-1 {
+		return bucketLow(b)
+	}
+	lo := bucketLow(b)
+	return lo + (bucketLow(b+1)-lo)/2
+}
+
+// sinkConfig is what xdp_sink is loaded with.
+type sinkConfig struct {
+	latencyStreams uint64 // bit i: stream i is a latency stream
+	captureFrames  uint32 // frames to capture into sink_capture
 }
 
 // sinkCounts is a sum over CPUs of the sink's counters and histogram.
@@ -54,7 +87,9 @@ func (a sinkCounts) sub(b sinkCounts) sinkCounts {
 	d.RxBytes -= b.RxBytes
 	d.ProbePackets -= b.ProbePackets
 	d.ProbeFuture -= b.ProbeFuture
+	d.LatPackets -= b.LatPackets
 	d.LatSumNs -= b.LatSumNs
+	d.CaptureLost -= b.CaptureLost
 	for i := range d.latency {
 		d.latency[i] -= b.latency[i]
 	}
@@ -68,10 +103,19 @@ type sink struct {
 	mode string // "native" or "generic"
 }
 
-// newSink loads xdp_sink without attaching it.
-func newSink() (*sink, error) {
+// newSink loads xdp_sink configured with cfg without attaching it.
+func newSink(cfg sinkConfig) (*sink, error) {
+	spec, err := loadSink()
+	if err != nil {
+		return nil, err
+	}
+	for name, v := range map[string]any{sinkVarLatencyStreams: cfg.latencyStreams, sinkVarCaptureFrames: cfg.captureFrames} {
+		if err := spec.Variables[name].Set(v); err != nil {
+			return nil, fmt.Errorf("set xdp_sink %s: %w", name, err)
+		}
+	}
 	s := &sink{}
-	if err := loadSinkObjects(&s.objs, nil); err != nil {
+	if err := spec.LoadAndAssign(&s.objs, nil); err != nil {
 		return nil, fmt.Errorf("load xdp_sink: %w", err)
 	}
 	return s, nil
@@ -79,8 +123,8 @@ func newSink() (*sink, error) {
 
 // attachSink loads xdp_sink and attaches it to the port in netns, in native
 // mode if the driver takes it, else in generic mode.
-func attachSink(netns, name string, ifindex int) (*sink, error) {
-	s, err := newSink()
+func attachSink(netns, name string, ifindex int, cfg sinkConfig) (*sink, error) {
+	s, err := newSink(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -119,7 +163,7 @@ func (s *sink) Close() error {
 }
 
 // counters sums the sink's per-CPU counters; with hist it also reads the
-// latency histogram (256 map lookups).
+// latency histogram.
 func (s *sink) counters(hist bool) (sinkCounts, error) {
 	var out sinkCounts
 	var per []sinkSinkCounters
@@ -131,25 +175,61 @@ func (s *sink) counters(hist bool) (sinkCounts, error) {
 		out.RxBytes += c.RxBytes
 		out.ProbePackets += c.ProbePackets
 		out.ProbeFuture += c.ProbeFuture
+		out.LatPackets += c.LatPackets
 		out.LatSumNs += c.LatSumNs
+		out.LatMaxNs = max(out.LatMaxNs, c.LatMaxNs)
+		out.LatMinInv = max(out.LatMinInv, c.LatMinInv)
+		out.CaptureLost += c.CaptureLost
 	}
 	if !hist {
 		return out, nil
 	}
-	var vals []uint64
-	for b := uint32(0); b < latBuckets; b++ {
-		if err := s.objs.SinkLatency.Lookup(b, &vals); err != nil {
-			return out, fmt.Errorf("read xdp_sink latency bucket %d: %w", b, err)
-		}
-		for _, v := range vals {
+	var hs []sinkLatHist
+	if err := s.objs.SinkLatency.Lookup(uint32(0), &hs); err != nil {
+		return out, fmt.Errorf("read xdp_sink latency histogram: %w", err)
+	}
+	for _, h := range hs {
+		for b, v := range h.N {
 			out.latency[b] += v
 		}
 	}
 	return out, nil
 }
 
-// percentile returns the upper bound of the bucket holding quantile q of
-// hist, 0 for an empty histogram.
+// probeCounts is what the sink counted for the probes of the latency
+// streams, summed over streams, for the window it was given.
+type probeCounts struct {
+	Received, Reordered, Duplicates, TooOld uint64
+}
+
+// probes sums the sequence tracking of streams (indices of latency streams).
+func (s *sink) probes(streams []int) (probeCounts, error) {
+	var out probeCounts
+	for _, id := range streams {
+		var st sinkProbeState
+		if err := s.objs.SinkProbes.LookupWithFlags(uint32(id), &st, ebpf.LookupLock); err != nil {
+			return out, fmt.Errorf("read xdp_sink probe state of stream %d: %w", id, err)
+		}
+		out.Received += st.Received
+		out.Reordered += st.Reordered
+		out.Duplicates += st.Duplicates
+		out.TooOld += st.TooOld
+	}
+	return out, nil
+}
+
+// setWindow makes the sink count probes stamped in [start, end), in
+// bpf_ktime_get_ns (CLOCK_MONOTONIC) ns.
+func (s *sink) setWindow(start, end uint64) error {
+	w := sinkProbeWindow{StartNs: start, EndNs: end}
+	if err := s.objs.SinkWindow.Update(uint32(0), &w, ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("set xdp_sink window: %w", err)
+	}
+	return nil
+}
+
+// percentile returns the midpoint of the bucket holding quantile q of hist
+// (the value of rank ceil(q*total)), 0 for an empty histogram.
 func percentile(hist *[latBuckets]uint64, q float64) uint64 {
 	var total uint64
 	for _, v := range hist {
@@ -164,10 +244,10 @@ func percentile(hist *[latBuckets]uint64, q float64) uint64 {
 	for b, v := range hist {
 		seen += v
 		if seen >= rank {
-			return bucketHigh(b)
+			return bucketMid(b)
 		}
 	}
-	return bucketHigh(latBuckets - 1)
+	return bucketMid(latBuckets - 1)
 }
 
 // resolveIfindex returns ifindex, or looks name up in the calling thread's

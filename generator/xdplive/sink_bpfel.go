@@ -13,22 +13,59 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type sinkLatHist struct {
+	_ structs.HostLayout
+	N [1856]uint64
+}
+
+type sinkProbeState struct {
+	_    structs.HostLayout
+	Lock struct {
+		_   structs.HostLayout
+		Val uint32
+	}
+	Highest    uint32
+	Seen       uint64
+	Received   uint64
+	Reordered  uint64
+	Duplicates uint64
+	TooOld     uint64
+	Tag        [64]uint32
+	Bits       [64]uint64
+}
+
+type sinkProbeWindow struct {
+	_       structs.HostLayout
+	StartNs uint64
+	EndNs   uint64
+}
+
 type sinkSinkCounters struct {
 	_            structs.HostLayout
 	RxPackets    uint64
 	RxBytes      uint64
 	ProbePackets uint64
 	ProbeFuture  uint64
+	LatPackets   uint64
 	LatSumNs     uint64
+	LatMaxNs     uint64
+	LatMinInv    uint64
+	CaptureLost  uint64
 }
 
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	sinkMapSinkLatency = "sink_latency"
-	sinkMapSinkStats   = "sink_stats"
-	sinkProgXdpSink    = "xdp_sink"
+	sinkMapSinkCapture    = "sink_capture"
+	sinkMapSinkLatency    = "sink_latency"
+	sinkMapSinkProbes     = "sink_probes"
+	sinkMapSinkStats      = "sink_stats"
+	sinkMapSinkWindow     = "sink_window"
+	sinkProgXdpSink       = "xdp_sink"
+	sinkVarCaptureFrames  = "capture_frames"
+	sinkVarCaptureTaken   = "capture_taken"
+	sinkVarLatencyStreams = "latency_streams"
 )
 
 // loadSink returns the embedded CollectionSpec for sink.
@@ -80,14 +117,20 @@ type sinkProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type sinkMapSpecs struct {
+	SinkCapture *ebpf.MapSpec `ebpf:"sink_capture"`
 	SinkLatency *ebpf.MapSpec `ebpf:"sink_latency"`
+	SinkProbes  *ebpf.MapSpec `ebpf:"sink_probes"`
 	SinkStats   *ebpf.MapSpec `ebpf:"sink_stats"`
+	SinkWindow  *ebpf.MapSpec `ebpf:"sink_window"`
 }
 
 // sinkVariableSpecs contains global variables before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type sinkVariableSpecs struct {
+	CaptureFrames  *ebpf.VariableSpec `ebpf:"capture_frames"`
+	CaptureTaken   *ebpf.VariableSpec `ebpf:"capture_taken"`
+	LatencyStreams *ebpf.VariableSpec `ebpf:"latency_streams"`
 }
 
 // sinkObjects contains all objects after they have been loaded into the kernel.
@@ -110,14 +153,20 @@ func (o *sinkObjects) Close() error {
 //
 // It can be passed to loadSinkObjects or ebpf.CollectionSpec.LoadAndAssign.
 type sinkMaps struct {
+	SinkCapture *ebpf.Map `ebpf:"sink_capture"`
 	SinkLatency *ebpf.Map `ebpf:"sink_latency"`
+	SinkProbes  *ebpf.Map `ebpf:"sink_probes"`
 	SinkStats   *ebpf.Map `ebpf:"sink_stats"`
+	SinkWindow  *ebpf.Map `ebpf:"sink_window"`
 }
 
 func (m *sinkMaps) Close() error {
 	return _SinkClose(
+		m.SinkCapture,
 		m.SinkLatency,
+		m.SinkProbes,
 		m.SinkStats,
+		m.SinkWindow,
 	)
 }
 
@@ -125,6 +174,9 @@ func (m *sinkMaps) Close() error {
 //
 // It can be passed to loadSinkObjects or ebpf.CollectionSpec.LoadAndAssign.
 type sinkVariables struct {
+	CaptureFrames  *ebpf.Variable `ebpf:"capture_frames"`
+	CaptureTaken   *ebpf.Variable `ebpf:"capture_taken"`
+	LatencyStreams *ebpf.Variable `ebpf:"latency_streams"`
 }
 
 // sinkPrograms contains all programs after they have been loaded into the kernel.

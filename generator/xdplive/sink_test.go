@@ -1,6 +1,7 @@
 package xdplive
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"io"
@@ -22,7 +23,7 @@ const (
 )
 
 func TestBuckets(t *testing.T) {
-	for b := 0; b < 252; b++ {
+	for b := 0; b < latBuckets; b++ {
 		lo, hi := bucketLow(b), bucketHigh(b)
 		if bucketOf(lo) != b || bucketOf(hi) != b {
 			t.Fatalf("bucket %d: [%d, %d] maps to %d..%d", b, lo, hi, bucketOf(lo), bucketOf(hi))
@@ -30,63 +31,97 @@ func TestBuckets(t *testing.T) {
 		if b > 0 && bucketHigh(b-1)+1 != lo {
 			t.Fatalf("bucket %d does not start after bucket %d", b, b-1)
 		}
+		// The midpoint is within LatencyErrorPct of every value in the bucket.
+		if b < latBuckets-1 {
+			mid := float64(bucketMid(b))
+			for _, v := range []uint64{lo, hi} {
+				if e := math.Abs(mid-float64(v)) / float64(v) * 100; v > 0 && e > LatencyErrorPct {
+					t.Fatalf("bucket %d [%d, %d]: midpoint %v is %.3f%% off %d, bound %.3f%%", b, lo, hi, mid, e, v, LatencyErrorPct)
+				}
+			}
+		}
 	}
-	if bucketOf(math.MaxUint64) != 251 {
+	if bucketOf(math.MaxUint64) != latBuckets-1 {
 		t.Errorf("MaxUint64 in bucket %d", bucketOf(math.MaxUint64))
+	}
+	if lo := bucketLow(latBuckets - 1); lo > 17_200_000_000 || bucketHigh(latBuckets-2) < 10_000_000_000 {
+		t.Errorf("histogram ends at %d ns, want past 10 s", lo)
 	}
 	var h [latBuckets]uint64
 	h[bucketOf(1000)] = 99
 	h[bucketOf(50000)] = 1
-	if p := percentile(&h, 0.5); p < 1000 || p > 1250 {
-		t.Errorf("p50 = %d, want the bucket of 1000", p)
+	if p := percentile(&h, 0.5); math.Abs(float64(p)-1000)/1000*100 > LatencyErrorPct {
+		t.Errorf("p50 = %d, want 1000 within %.2f%%", p, LatencyErrorPct)
 	}
-	if p := percentile(&h, 1); p < 50000 || p > 62500 {
-		t.Errorf("max = %d, want the bucket of 50000", p)
+	if p := percentile(&h, 1); math.Abs(float64(p)-50000)/50000*100 > LatencyErrorPct {
+		t.Errorf("max = %d, want 50000 within %.2f%%", p, LatencyErrorPct)
+	}
+}
+
+// probeFrame returns the frame of tp stamped as probe seq of stream id, sent at ts.
+func probeFrame(tp generator.Template, id uint16, seq uint32, ts uint64) []byte {
+	f := bytes.Clone(tp.Frame)
+	p := f[tp.ProbeOff:]
+	binary.BigEndian.PutUint16(p[generator.ProbeStreamOff:], id)
+	binary.BigEndian.PutUint32(p[generator.ProbeSeqOff:], seq)
+	binary.BigEndian.PutUint64(p[generator.ProbeTimestampOff:], ts)
+	return f
+}
+
+// runSink runs xdp_sink over f and requires XDP_DROP.
+func runSink(t *testing.T, s *sink, f []byte) {
+	t.Helper()
+	ret, err := s.objs.XdpSink.Run(&ebpf.RunOptions{Data: f})
+	if err != nil || ret != xdpDrop {
+		t.Fatalf("verdict %d, %v", ret, err)
 	}
 }
 
 // A probe made by xdp_gen is recognised and its latency lands in the
-// histogram bucket the Go twin of lat_bucket predicts.
+// histogram bucket the Go twin of lat_bucket predicts; only latency streams
+// and probes stamped inside the window are measured.
 func TestSinkProbe(t *testing.T) {
 	requireBPF(t)
-	s, err := newSink()
+	s, err := newSink(sinkConfig{latencyStreams: 1<<0 | 1<<5})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	for _, st := range []generator.Stream{testStream(64, 1), testStream6(84, 1), testStream(1000, 1)} {
+	if err := s.setWindow(0, math.MaxUint64); err != nil {
+		t.Fatal(err)
+	}
+	for i, st := range []generator.Stream{testStream(64, 1), testStream6(84, 1), testStream(1000, 1)} {
 		tp, err := generator.BuildUDP(st)
 		if err != nil {
 			t.Fatal(err)
 		}
-		f := tp.Frame
-		now := monotonicNow(t)
-		binary.BigEndian.PutUint64(f[tp.ProbeOff+generator.ProbeTimestampOff:], now-1_000_000) // sent 1 ms ago
-		ret, err := s.objs.XdpSink.Run(&ebpf.RunOptions{Data: f})
-		if err != nil || ret != xdpDrop {
-			t.Fatalf("verdict %d, %v", ret, err)
-		}
+		runSink(t, s, probeFrame(tp, 5, uint32(i), monotonicNow(t)-1_000_000)) // sent 1 ms ago
 	}
-	// A probe stamped in the future is counted apart.
 	tp, _ := generator.BuildUDP(testStream(64, 1))
-	binary.BigEndian.PutUint64(tp.Frame[tp.ProbeOff+generator.ProbeTimestampOff:], math.MaxUint64)
-	if ret, err := s.objs.XdpSink.Run(&ebpf.RunOptions{Data: tp.Frame}); err != nil || ret != xdpDrop {
-		t.Fatalf("verdict %d, %v", ret, err)
-	}
+	// A probe stamped in the future is counted apart.
+	runSink(t, s, probeFrame(tp, 0, 0, math.MaxUint64-1))
+	// Not a latency stream: a probe, but not measured.
+	runSink(t, s, probeFrame(tp, 1, 0, monotonicNow(t)-1000))
+	runSink(t, s, probeFrame(tp, 64, 0, monotonicNow(t)-1000))
 	// Not a probe: wrong signature.
-	tp.Frame[tp.ProbeOff] ^= 0xff
-	if ret, err := s.objs.XdpSink.Run(&ebpf.RunOptions{Data: tp.Frame}); err != nil || ret != xdpDrop {
-		t.Fatalf("verdict %d, %v", ret, err)
+	f := probeFrame(tp, 0, 1, monotonicNow(t)-1000)
+	f[tp.ProbeOff] ^= 0xff
+	runSink(t, s, f)
+	// Outside the window: tracked, not measured.
+	now := monotonicNow(t)
+	if err := s.setWindow(now, math.MaxUint64); err != nil {
+		t.Fatal(err)
 	}
+	runSink(t, s, probeFrame(tp, 0, 2, now-1))
 
 	c, err := s.counters(true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.RxPackets != 5 || c.ProbePackets != 4 || c.ProbeFuture != 1 {
-		t.Errorf("rx %d probes %d future %d, want 5, 4, 1", c.RxPackets, c.ProbePackets, c.ProbeFuture)
+	if c.RxPackets != 8 || c.ProbePackets != 7 || c.ProbeFuture != 1 || c.LatPackets != 3 {
+		t.Errorf("rx %d probes %d future %d measured %d, want 8, 7, 1, 3", c.RxPackets, c.ProbePackets, c.ProbeFuture, c.LatPackets)
 	}
-	if want := uint64(60 + 80 + 996 + 60 + 60); c.RxBytes != want {
+	if want := uint64(60 + 80 + 996 + 5*60); c.RxBytes != want {
 		t.Errorf("rx bytes %d, want %d", c.RxBytes, want)
 	}
 	var n uint64
@@ -101,6 +136,95 @@ func TestSinkProbe(t *testing.T) {
 	}
 	if c.LatSumNs < 3_000_000 || c.LatSumNs > 3_300_000 {
 		t.Errorf("latency sum %d ns, want about 3 ms", c.LatSumNs)
+	}
+	if lo, hi := ^c.LatMinInv, c.LatMaxNs; lo < 1_000_000 || hi > 1_100_000 || lo > hi {
+		t.Errorf("min %d max %d, want about 1 ms", lo, hi)
+	}
+	p, err := s.probes([]int{0, 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Stream 5: seqs 0, 1, 2. Stream 0: the future probe (seq 0, in the
+	// window) and seq 2 outside it.
+	if p.Received != 4 || p.Reordered != 0 || p.Duplicates != 0 {
+		t.Errorf("probe counts %+v, want 4 received", p)
+	}
+}
+
+// Loss, reorder and duplicates follow RFC 8219 / RFC 4737: a probe below the
+// highest sequence seen is reordered, one seen before is a duplicate, and the
+// window of remembered sequence numbers moves with the highest.
+func TestSinkSequence(t *testing.T) {
+	requireBPF(t)
+	tests := []struct {
+		name                  string
+		seqs                  []uint32
+		received, reord, dups uint64
+		tooOld                uint64
+	}{
+		{"in order", []uint32{0, 1, 2, 3, 4}, 5, 0, 0, 0},
+		{"gap", []uint32{0, 1, 5, 6}, 4, 0, 0, 0},
+		{"swap", []uint32{0, 2, 1, 3}, 4, 1, 0, 0},
+		{"late by 3", []uint32{0, 2, 3, 4, 1}, 5, 1, 0, 0},
+		{"duplicate", []uint32{0, 1, 1, 2, 2, 2}, 3, 0, 3, 0},
+		{"duplicate of reordered", []uint32{0, 2, 1, 1}, 3, 1, 1, 0},
+		{"start above 0", []uint32{1000, 1001, 999, 1001}, 3, 1, 1, 0},
+		{"window edge", []uint32{0, 4031, 0, 0, 1}, 3, 1, 2, 0},
+		{"beyond window", []uint32{0, 4032, 0}, 3, 1, 0, 1},
+		{"window moved", []uint32{100, 100 + 5000, 100 + 5000 - 4031, 100 + 5000 - 4031}, 3, 1, 1, 0},
+		{"word reused", []uint32{0, 1, 4096 + 1, 4096 + 1}, 3, 0, 1, 0},
+		{"stale word", []uint32{5, 4096 + 10, 4096 + 5}, 3, 1, 0, 0},
+		{"wrap", []uint32{0xfffffffe, 0xffffffff, 0, 1, 0xffffffff}, 4, 0, 1, 0},
+	}
+	tp, _ := generator.BuildUDP(testStream(64, 1))
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := newSink(sinkConfig{latencyStreams: 1 << 3})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			if err := s.setWindow(0, math.MaxUint64); err != nil {
+				t.Fatal(err)
+			}
+			for _, q := range tt.seqs {
+				runSink(t, s, probeFrame(tp, 3, q, monotonicNow(t)))
+			}
+			p, err := s.probes([]int{3})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := probeCounts{Received: tt.received, Reordered: tt.reord, Duplicates: tt.dups, TooOld: tt.tooOld}
+			if p != want {
+				t.Errorf("seqs %v: got %+v, want %+v", tt.seqs, p, want)
+			}
+		})
+	}
+}
+
+// A sent count, the sink's probe counts and a histogram become a Latency.
+func TestSummarize(t *testing.T) {
+	var rx sinkCounts
+	rx.LatPackets, rx.LatSumNs, rx.LatMaxNs, rx.LatMinInv = 4, 4000, 1300, ^uint64(700)
+	for _, v := range []uint64{700, 1000, 1000, 1300} {
+		rx.latency[bucketOf(v)]++
+	}
+	l := summarize(10, probeCounts{Received: 4, Reordered: 1, Duplicates: 2}, rx)
+	if l.Sent != 10 || l.Received != 4 || l.Lost != 6 || l.Reordered != 1 || l.Duplicates != 2 {
+		t.Errorf("counts %+v", l)
+	}
+	if l.MinNs != 700 || l.MaxNs != 1300 || l.MeanNs != 1000 || l.ErrorPct != LatencyErrorPct {
+		t.Errorf("min %d max %d mean %d error %v", l.MinNs, l.MaxNs, l.MeanNs, l.ErrorPct)
+	}
+	if e := math.Abs(float64(l.P50Ns)-1000) / 10; e > LatencyErrorPct {
+		t.Errorf("p50 %d", l.P50Ns)
+	}
+	if e := math.Abs(float64(l.P999Ns)-1300) / 13; e > LatencyErrorPct {
+		t.Errorf("p99.9 %d", l.P999Ns)
+	}
+	// More received than sent (in flight at the window start): no loss.
+	if l := summarize(3, probeCounts{Received: 4}, rx); l.Lost != 0 {
+		t.Errorf("lost %d", l.Lost)
 	}
 }
 
@@ -122,11 +246,14 @@ func TestSinkCorpus(t *testing.T) {
 	if len(files) == 0 {
 		testenv.SkipOrFail(t, "no pcap corpus in "+dir+" (set DUTLAB_CORPUS)")
 	}
-	s, err := newSink()
+	s, err := newSink(sinkConfig{latencyStreams: ^uint64(0), captureFrames: 100})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
+	if err := s.setWindow(0, math.MaxUint64); err != nil {
+		t.Fatal(err)
+	}
 	var frames, short, unreadable int
 	for _, path := range files {
 		err := eachPacket(path, func(data []byte) error {
@@ -204,11 +331,14 @@ func eachPacket(path string, fn func([]byte) error) error {
 // options, IPv6, VLAN-tagged) is dropped, and only whole probes count.
 func TestSinkTruncated(t *testing.T) {
 	requireBPF(t)
-	s, err := newSink()
+	s, err := newSink(sinkConfig{latencyStreams: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
+	if err := s.setWindow(0, math.MaxUint64); err != nil {
+		t.Fatal(err)
+	}
 	v4, _ := generator.BuildUDP(testStream(64, 1))
 	v6, _ := generator.BuildUDP(testStream6(84, 1))
 	// IPv4 with 4 bytes of NOP options: IHL 6.

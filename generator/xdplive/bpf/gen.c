@@ -6,26 +6,38 @@
  * recycled without being re-initialised, and a DUT may have rewritten them on
  * the way, so every invocation copies the template's headers and probe back
  * and then writes the fields that vary: UDP source port, probe stream id,
- * sequence number and timestamp, and the UDP checksum (fixed incrementally). */
+ * sequence number and timestamp, and the UDP checksum (fixed incrementally).
+ * With capture_frames set it also copies the first frames it sends (over all
+ * senders of a run, which share gen_capture and gen_capture_taken) into a
+ * ring buffer for the engine's TX pcap. */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 
 #include "probe.h"
+#include "capture.h"
 
 /* Configuration, set by the loader before load and frozen after. */
 const volatile __u32 tmpl[V6_COPY_LEN / 4]; /* first copy_len bytes of the template frame */
 const volatile __u32 ipv6;                  /* 0: IPv4 layout (copy 60 bytes), 1: IPv6 (80) */
 const volatile __u32 flows = 1;             /* source port = template port + seq % flows */
 const volatile __u16 stream_id;             /* written into the probe */
+const volatile __u32 capture_frames;        /* frames to capture over all senders, 0: none */
+
+/* Sequence number of the next frame. A global, not per CPU: the sender
+ * thread may run on any CPU between test runs, and runs of one stream never
+ * overlap, so a plain increment keeps the sequence unique. */
+__u64 next_seq;
+/* Set once gen_capture_taken reached capture_frames: no more map lookups. */
+__u32 capture_done;
 
 struct gen_counters {
 	__u64 packets;
 	__u64 bytes;
+	__u64 capture_lost; /* frames to capture that did not fit the ring */
 };
 
-/* Frames and bytes this program has handed to XDP_TX, per CPU. The packet
- * count before the increment is the frame's sequence number. */
+/* Frames and bytes this program has handed to XDP_TX, per CPU. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
@@ -33,19 +45,33 @@ struct {
 	__type(value, struct gen_counters);
 } gen_stats SEC(".maps");
 
+/* Frames claimed for the TX capture so far; one map shared by every sender
+ * of a run (the loader passes the first sender's map to the others). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} gen_capture_taken SEC(".maps");
+
+/* Captured TX frames (struct capture_record), shared like gen_capture_taken. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, CAPTURE_RING_SIZE);
+} gen_capture SEC(".maps");
+
 static __always_inline __u32 csum_add16(__u32 sum, __u16 raw)
 {
 	return sum + raw;
 }
 
 static __always_inline int fill(void *data, void *data_end, const __u32 copy_len,
-				const __u32 udp_off, const __u32 probe_off, __u64 seq)
+				const __u32 udp_off, const __u32 probe_off, __u64 seq, __u64 ts)
 {
 	__u32 *w = data;
 	__u16 *h = data;
 	__u32 sum;
 	__u16 base_raw, port_raw, csum;
-	__u64 ts;
 	__u32 i;
 
 	if (data + copy_len > data_end)
@@ -67,7 +93,6 @@ static __always_inline int fill(void *data, void *data_end, const __u32 copy_len
 
 	/* The template holds zeros in stream, seq and timestamp, so their new
 	 * words are simply added. */
-	ts = bpf_ktime_get_ns();
 	h[(probe_off + PROBE_STREAM_OFF) / 2] = bpf_htons(stream_id);
 	*(__u32 *)(data + probe_off + PROBE_SEQ_OFF) = bpf_htonl((__u32)seq);
 	*(__u64 *)(data + probe_off + PROBE_TS_OFF) = bpf_cpu_to_be64(ts);
@@ -91,23 +116,37 @@ int xdp_gen(struct xdp_md *ctx)
 	void *data_end = (void *)(long)ctx->data_end;
 	struct gen_counters *c;
 	__u32 key = 0;
-	__u64 seq, len = data_end - data;
+	__u64 seq, ts, len = data_end - data, *taken;
 	int act;
 
 	c = bpf_map_lookup_elem(&gen_stats, &key);
 	if (!c)
 		return XDP_ABORTED;
-	seq = c->packets;
+	seq = next_seq;
+	ts = bpf_ktime_get_ns();
 
 	if (ipv6)
-		act = fill(data, data_end, V6_COPY_LEN, V6_UDP_OFF, V6_PROBE_OFF, seq);
+		act = fill(data, data_end, V6_COPY_LEN, V6_UDP_OFF, V6_PROBE_OFF, seq, ts);
 	else
-		act = fill(data, data_end, V4_COPY_LEN, V4_UDP_OFF, V4_PROBE_OFF, seq);
+		act = fill(data, data_end, V4_COPY_LEN, V4_UDP_OFF, V4_PROBE_OFF, seq, ts);
 	if (act != XDP_TX)
 		return act;
 
-	c->packets = seq + 1;
+	next_seq = seq + 1;
+	c->packets++;
 	c->bytes += len;
+
+	if (capture_frames && !capture_done) {
+		taken = bpf_map_lookup_elem(&gen_capture_taken, &key);
+		if (taken) {
+			if (__sync_fetch_and_add(taken, 1) < capture_frames) {
+				if (capture_frame(ctx, &gen_capture, ts) < 0)
+					c->capture_lost++;
+			} else {
+				capture_done = 1;
+			}
+		}
+	}
 	return XDP_TX;
 }
 
