@@ -2,6 +2,7 @@ package compare
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -37,6 +38,8 @@ type Options struct {
 	SelfCheck bool
 	// Log receives progress lines; nil discards them.
 	Log io.Writer
+	// ProgressJSON, when set, receives one JSON object per second per run.
+	ProgressJSON io.Writer
 }
 
 func (o *Options) defaults() {
@@ -251,14 +254,7 @@ func measureOne(ctx context.Context, o Options, env *lab.Env, g genNode, d dutNo
 			dutAtEnd, _ = running.Counters()
 		}
 	}
-	last := time.Now()
-	job.Progress = func(s generator.Sample) {
-		if time.Since(last) < 900*time.Millisecond {
-			return
-		}
-		last = time.Now()
-		fmt.Fprintf(o.Log, "    %5.1fs  tx %10d  rx %10d\n", s.Elapsed.Seconds(), s.TxPackets, s.RxPackets)
-	}
+	job.Progress = progressPrinter(o, name)
 	st, err := o.Engine.Run(ctx, job)
 	if err != nil {
 		return row, fmt.Errorf("generator %s: %w", o.Engine.Name(), err)
@@ -341,4 +337,39 @@ func manifest(o Options) Manifest {
 		}
 	}
 	return m
+}
+
+// ProgressLine is one per-second JSON progress record.
+type ProgressLine struct {
+	Datapath  string  `json:"datapath"`
+	ElapsedS  float64 `json:"elapsed_s"`
+	TxPackets uint64  `json:"tx_packets"`
+	RxPackets uint64  `json:"rx_packets"`
+	TxMpps    float64 `json:"tx_mpps"` // over the last interval
+	RxMpps    float64 `json:"rx_mpps"`
+	LossPct   float64 `json:"loss_pct"` // over the last interval
+}
+
+// progressPrinter turns the engine's running totals into per-interval rates
+// on the terminal and, when asked, as JSON lines.
+func progressPrinter(o Options, datapath string) func(generator.Sample) {
+	var prev generator.Sample
+	var mu sync.Mutex
+	return func(s generator.Sample) {
+		mu.Lock()
+		defer mu.Unlock()
+		dt := (s.Elapsed - prev.Elapsed).Seconds()
+		if dt < 0.5 {
+			return
+		}
+		tx, rx := s.TxPackets-prev.TxPackets, s.RxPackets-prev.RxPackets
+		l := ProgressLine{Datapath: datapath, ElapsedS: s.Elapsed.Seconds(), TxPackets: s.TxPackets, RxPackets: s.RxPackets,
+			TxMpps: float64(tx) / dt / 1e6, RxMpps: float64(rx) / dt / 1e6, LossPct: lossPct(tx, rx)}
+		prev = s
+		fmt.Fprintf(o.Log, "    %5.1fs  tx %8.3f Mpps  rx %8.3f Mpps  loss %6.2f%%\n", l.ElapsedS, l.TxMpps, l.RxMpps, l.LossPct)
+		if o.ProgressJSON != nil {
+			b, _ := json.Marshal(l)
+			o.ProgressJSON.Write(append(b, '\n'))
+		}
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dutlab/dutlab/generator"
 
@@ -85,4 +86,26 @@ func TestLossPct(t *testing.T) {
 	require.InDelta(t, 25.0, lossPct(100, 75), 1e-9)
 	require.Zero(t, lossPct(0, 0))
 	require.Zero(t, lossPct(100, 101), "more received than sent is not negative loss")
+}
+
+func TestProgressPrinter(t *testing.T) {
+	var log, js bytes.Buffer
+	p := progressPrinter(Options{Log: &log, ProgressJSON: &js}, "kernel")
+	p(generator.Sample{Elapsed: time.Second, TxPackets: 2_000_000, RxPackets: 1_000_000})
+	p(generator.Sample{Elapsed: 1200 * time.Millisecond, TxPackets: 2_100_000, RxPackets: 1_050_000}) // too soon: skipped
+	p(generator.Sample{Elapsed: 2 * time.Second, TxPackets: 4_000_000, RxPackets: 3_000_000})
+	dec := json.NewDecoder(&js)
+	var lines []ProgressLine
+	for dec.More() {
+		var l ProgressLine
+		require.NoError(t, dec.Decode(&l))
+		lines = append(lines, l)
+	}
+	require.Len(t, lines, 2)
+	require.Equal(t, "kernel", lines[1].Datapath)
+	require.InDelta(t, 2.0, lines[1].TxMpps, 1e-9)
+	require.InDelta(t, 2.0, lines[1].RxMpps, 1e-9)
+	require.InDelta(t, 50.0, lines[0].LossPct, 1e-9)
+	require.Zero(t, lines[1].LossPct)
+	require.Contains(t, log.String(), "loss  50.00%")
 }

@@ -48,6 +48,7 @@ func cmdCompare(ctx context.Context, cmd string, args []string) error {
 	mdOut := fs.String("md", "", "write a Markdown table to this file")
 	csvOut := fs.String("csv", "", "write CSV to this file")
 	quiet := fs.Bool("q", false, "no progress lines")
+	progressJSON := fs.Bool("progress-json", false, "print per-second progress as JSON lines on stdout")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -75,6 +76,9 @@ func cmdCompare(ctx context.Context, cmd string, args []string) error {
 	}
 	if !*quiet {
 		o.Log = os.Stderr
+	}
+	if *progressJSON {
+		o.ProgressJSON = os.Stdout
 	}
 	res, err := compare.Run(ctx, o)
 	if res != nil && len(res.Results) > 0 {
