@@ -280,7 +280,7 @@ func TestInjectedDelay(t *testing.T) {
 		}
 		t.Logf("delay %v: %s; reflector %+v %v", delay, describe(lt), c, run.Info())
 		if sent := float64(lt.Sent) / st.Window.Seconds(); !within(sent, rate, 0.05) {
-			return lt, fmt.Errorf("delay %v: probes sent at %.0f pps of %d: the generator's core was busy elsewhere", delay, sent, rate)
+			return lt, fmt.Errorf("delay %v: probes sent at %.0f pps of %d: the generator's core was busy elsewhere: %w", delay, sent, rate, errBusy)
 		}
 		if lt.Lost > lt.Sent/100 || lt.Reordered != 0 || lt.Duplicates != 0 {
 			return lt, fmt.Errorf("delay %v: lost %d reordered %d duplicated %d of %d", delay, lt.Lost, lt.Reordered, lt.Duplicates, lt.Sent)
@@ -311,7 +311,12 @@ func TestInjectedDelay(t *testing.T) {
 			}
 			lo, hi := min(before.P50Ns, after.P50Ns), max(before.P50Ns, after.P50Ns)
 			if hi-lo > 10_000 && hi-lo > lo/4 {
-				return fmt.Errorf("floor p50 moved from %.1f to %.1f µs during the attempt: the host was busy", float64(before.P50Ns)/1e3, float64(after.P50Ns)/1e3)
+				return fmt.Errorf("floor p50 moved from %.1f to %.1f µs during the attempt: %w", float64(before.P50Ns)/1e3, float64(after.P50Ns)/1e3, errBusy)
+			}
+			for _, f := range []*generator.Latency{before, after} {
+				if f.P50Ns > f.MinNs+quietSpread {
+					return fmt.Errorf("floor p50 %.1f µs is more than %v above its min %.1f µs: %w", float64(f.P50Ns)/1e3, time.Duration(quietSpread), float64(f.MinNs)/1e3, errBusy)
+				}
 			}
 			floor := (before.P50Ns + after.P50Ns) / 2
 			for _, d := range []time.Duration{200 * time.Microsecond, time.Millisecond} {
@@ -331,8 +336,25 @@ func TestInjectedDelay(t *testing.T) {
 		t.Logf("attempt %d: %v", attempt, err)
 		errs = append(errs, err)
 	}
+	busy := true
+	for _, err := range errs {
+		busy = busy && errors.Is(err, errBusy)
+	}
+	if busy {
+		// Not a verdict on accuracy: other work shared the cores in every attempt.
+		testenv.SkipOrFail(t, errors.Join(errs...).Error())
+	}
 	t.Error(errors.Join(errs...))
 }
+
+// errBusy marks an attempt that other work on the host disturbed.
+var errBusy = errors.New("the host was busy")
+
+// quietSpread is how far above its minimum the floor's median may be on an
+// otherwise idle host: measured here, quiet floors had a p50 of 16-21 µs over
+// a min of 5.5-7.5 µs, and floors with other work on the cores 100 µs to
+// several ms.
+const quietSpread = 50_000
 
 func within(got, want, frac float64) bool { return math.Abs(got-want) <= frac*want }
 
