@@ -31,8 +31,11 @@ type Options struct {
 	FrameSize int
 	Flows     int
 	RatePPS   float64 // 0: as fast as the engine can
-	Warmup    time.Duration
-	Duration  time.Duration
+	// ProbeRatePPS adds a latency probe stream at this rate beside the bulk
+	// stream; 0 runs without probes.
+	ProbeRatePPS float64
+	Warmup       time.Duration
+	Duration     time.Duration
 	// SelfCheck first measures the generator over a direct TX->RX link with
 	// the same workload; rows at >= 90% of that ceiling are flagged.
 	SelfCheck bool
@@ -163,17 +166,24 @@ func genJob(o Options, g genNode, d dutNode) generator.Job {
 	port := func(p *lab.Port) generator.Port {
 		return generator.Port{Netns: g.node.Netns, Name: p.Name, Ifindex: p.Ifindex, MAC: p.MAC, Addr: p.Addr.Addr()}
 	}
-	return generator.Job{
-		TX: port(g.tx), RX: port(g.rx),
-		Streams: []generator.Stream{{
-			Name:   "udp",
-			SrcMAC: g.tx.MAC, DstMAC: d.in.MAC,
-			Src: g.tx.Addr.Addr(), Dst: g.rx.Addr.Addr(),
-			SrcPort: 1024, DstPort: 9, Flows: o.Flows,
-			FrameSize: o.FrameSize, RatePPS: o.RatePPS,
-		}},
-		Warmup: o.Warmup, Duration: o.Duration, Cores: g.node.Cores,
+	bulk := generator.Stream{
+		Name:   "bulk",
+		SrcMAC: g.tx.MAC, DstMAC: d.in.MAC,
+		Src: g.tx.Addr.Addr(), Dst: g.rx.Addr.Addr(),
+		SrcPort: 1024, DstPort: 9, Flows: o.Flows,
+		FrameSize: o.FrameSize, RatePPS: o.RatePPS,
 	}
+	job := generator.Job{
+		TX: port(g.tx), RX: port(g.rx),
+		Streams: []generator.Stream{bulk},
+		Warmup:  o.Warmup, Duration: o.Duration, Cores: g.node.Cores,
+	}
+	if o.ProbeRatePPS > 0 {
+		probe := bulk
+		probe.Name, probe.SrcPort, probe.Flows, probe.RatePPS, probe.Latency = "probe", 7, 1, o.ProbeRatePPS, true
+		job.Streams = append(job.Streams, probe)
+	}
+	return job
 }
 
 // window samples CPU and the receive port's kernel counters at the engine's

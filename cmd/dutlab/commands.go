@@ -44,6 +44,8 @@ func cmdCompare(ctx context.Context, cmd string, args []string) error {
 	fs.Var(durationFlag{&o.Duration}, "duration", "measured seconds per datapath (10, or 10s)")
 	fs.Var(durationFlag{&o.Warmup}, "warmup", "seconds sent before the measurement window")
 	fs.Var(rateFlag{&o.RatePPS}, "rate", "offered rate: max, 1000, 100kpps, 1.5Mpps")
+	o.ProbeRatePPS = 10e3
+	fs.Var(rateFlag{&o.ProbeRatePPS}, "probe-rate", "rate of the latency probe stream sent beside the bulk stream (0 for none)")
 	jsonOut := fs.String("json", "", "write the Result as JSON to this file")
 	mdOut := fs.String("md", "", "write a Markdown table to this file")
 	csvOut := fs.String("csv", "", "write CSV to this file")
