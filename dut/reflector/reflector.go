@@ -210,12 +210,13 @@ func (rn *running) loop() error {
 	return nil
 }
 
-// recvRaw receives a frame without giving up the goroutine's P (RawSyscall):
-// with entersyscall, the runtime could hand the busy-polling thread's P to
-// another goroutine, and the thread would wait for a P before it could
-// forward (measured: the floor's p50 swung between 44 and 253 µs with
-// unix.Recvfrom, in a process that also runs the generator). It returns the
-// frame length (untruncated) and the sll_pkttype.
+// recvRaw receives a frame without entering the runtime's syscall state
+// (RawSyscall): a non-blocking recvfrom returns in about a microsecond, and
+// with entersyscall the runtime may hand the busy thread's P to another
+// goroutine and make the thread wait for one before it can forward. The
+// price is that the forwarding goroutine keeps one of GOMAXPROCS Ps for as
+// long as the reflector is attached. It returns the frame length
+// (untruncated) and the sll_pkttype.
 func recvRaw(fd int, buf []byte) (int, uint8, unix.Errno) {
 	var sa unix.RawSockaddrLinklayer
 	salen := uint32(unix.SizeofSockaddrLinklayer)

@@ -184,6 +184,7 @@ func TestRegistered(t *testing.T) {
 // forwarding.
 func TestForward(t *testing.T) {
 	l := newLab(t)
+	testenv.SerializeMeasurement(t) // the reflector busy-polls a core
 	genCores, dutCores := cores()
 	run, err := (&reflector.Reflector{}).Attach(context.Background(), l.env(dutCores))
 	if err != nil {

@@ -68,6 +68,7 @@ func TestLoopLatency(t *testing.T) {
 // the probe; frames longer than the snap length are cut to it.
 func TestLoopCapture(t *testing.T) {
 	lp := newLoop(t)
+	testenv.SerializeMeasurement(t) // pins core 0
 	dir := t.TempDir()
 	tests := []struct {
 		name   string

@@ -248,6 +248,7 @@ func TestLoopTwoStreams(t *testing.T) {
 // Cancelling the context stops the run within a chunk and detaches the sink.
 func TestLoopCancel(t *testing.T) {
 	lp := newLoop(t)
+	testenv.SerializeMeasurement(t) // flat out on core 0
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() { time.Sleep(500 * time.Millisecond); cancel() }()
 	start := time.Now()
