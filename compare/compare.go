@@ -34,8 +34,13 @@ type Options struct {
 	// ProbeRatePPS adds a latency probe stream at this rate beside the bulk
 	// stream; 0 runs without probes.
 	ProbeRatePPS float64
-	Warmup       time.Duration
-	Duration     time.Duration
+	// Profile, when set, replaces the bulk and probe streams with its own
+	// (ProfileFile names it in errors). Percent rates resolve against the
+	// self-check's ceiling.
+	Profile     *generator.Profile
+	ProfileFile string
+	Warmup      time.Duration
+	Duration    time.Duration
 	// SelfCheck first measures the generator over a direct TX->RX link with
 	// the same workload; rows at >= 90% of that ceiling are flagged.
 	SelfCheck bool
@@ -70,7 +75,11 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			return nil, err
 		}
 	}
+	if err := o.checkProfile(); err != nil {
+		return nil, err
+	}
 	res := &Result{Schema: SchemaVersion, Manifest: manifest(o)}
+	var ceiling float64 // pps the generator reached on its own loop
 	if o.SelfCheck {
 		fmt.Fprintf(o.Log, "self-check: generator %s over a direct loop, %s\n", o.Engine.Name(), o.Duration)
 		sc, err := selfCheck(ctx, o)
@@ -82,6 +91,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		}
 		fmt.Fprintf(o.Log, "self-check: generator ceiling %.3f Mpps received (offered %.3f)\n", sc.RxMpps, sc.OfferedMpps)
 		res.SelfCheck = sc
+		ceiling = sc.RxMpps * 1e6
 	}
 	fmt.Fprintf(o.Log, "bringing up lab %q (%s)\n", o.Spec.Name, o.Spec.Source)
 	env, err := lab.Up(ctx, o.Spec)
@@ -109,7 +119,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			return res, err
 		}
 		fmt.Fprintf(o.Log, "[%d/%d] %s: %d-byte frames, %s warm-up + %s\n", i+1, len(o.Datapaths), name, o.FrameSize, o.Warmup, o.Duration)
-		row, err := measureOne(ctx, o, env, gen, d, name)
+		row, err := measureOne(ctx, o, env, gen, d, name, ceiling)
 		if err != nil {
 			if ctx.Err() != nil {
 				return res, ctx.Err()
@@ -162,7 +172,7 @@ func dutEnv(d dutNode) dut.Env {
 	return dut.Env{Netns: d.node.Netns, In: port(d.in), Out: port(d.out), Cores: d.node.Cores}
 }
 
-func genJob(o Options, g genNode, d dutNode) generator.Job {
+func genJob(o Options, g genNode, d dutNode, ceilingPPS float64) (generator.Job, error) {
 	port := func(p *lab.Port) generator.Port {
 		return generator.Port{Netns: g.node.Netns, Name: p.Name, Ifindex: p.Ifindex, MAC: p.MAC, Addr: p.Addr.Addr()}
 	}
@@ -178,12 +188,20 @@ func genJob(o Options, g genNode, d dutNode) generator.Job {
 		Streams: []generator.Stream{bulk},
 		Warmup:  o.Warmup, Duration: o.Duration, Cores: g.node.Cores,
 	}
+	if o.Profile != nil {
+		streams, err := o.Profile.EngineStreams(o.ProfileFile, bulk, ceilingPPS)
+		if err != nil {
+			return job, err
+		}
+		job.Streams = streams
+		return job, nil
+	}
 	if o.ProbeRatePPS > 0 {
 		probe := bulk
 		probe.Name, probe.SrcPort, probe.Flows, probe.RatePPS, probe.Latency = "probe", 7, 1, o.ProbeRatePPS, true
 		job.Streams = append(job.Streams, probe)
 	}
-	return job
+	return job, nil
 }
 
 // window samples CPU and the receive port's kernel counters at the engine's
@@ -233,7 +251,7 @@ func (w *window) cpu(cores []int) CPU {
 	return c
 }
 
-func measureOne(ctx context.Context, o Options, env *lab.Env, g genNode, d dutNode, name string) (Row, error) {
+func measureOne(ctx context.Context, o Options, env *lab.Env, g genNode, d dutNode, name string, ceiling float64) (Row, error) {
 	row := Row{Datapath: name, Engine: o.Engine.Name(), FrameSize: o.FrameSize, Flows: o.Flows}
 	dp, err := dut.Lookup(name)
 	if err != nil {
@@ -253,7 +271,10 @@ func measureOne(ctx context.Context, o Options, env *lab.Env, g genNode, d dutNo
 	if err != nil {
 		return row, fmt.Errorf("read %s counters: %w", name, err)
 	}
-	job := genJob(o, g, d)
+	job, err := genJob(o, g, d, ceiling)
+	if err != nil {
+		return row, err
+	}
 	w := &window{netns: g.node.Netns, rx: g.rx.Name}
 	var dutAtEnd dut.Counters
 	job.Window = func(begin bool) {
@@ -382,4 +403,33 @@ func progressPrinter(o Options, datapath string) func(generator.Sample) {
 			o.ProgressJSON.Write(append(b, '\n'))
 		}
 	}
+}
+
+// checkProfile turns the profile into streams before anything is brought
+// up, so a stream the engines cannot send fails at once.
+func (o Options) checkProfile() error {
+	if o.Profile == nil {
+		return nil
+	}
+	var base generator.Stream
+	for _, n := range o.Spec.Nodes {
+		if n.Kind != topologies.KindGenerator {
+			continue
+		}
+		if tx := n.ByRole(topologies.RoleTX); tx != nil {
+			base.Src = tx.Address.Addr()
+		}
+		if rx := n.ByRole(topologies.RoleRX); rx != nil {
+			base.Dst = rx.Address.Addr()
+		}
+	}
+	ceiling := 0.0
+	if o.SelfCheck {
+		ceiling = 1 // any value: percent rates resolve once the self-check ran
+	}
+	_, err := o.Profile.EngineStreams(o.ProfileFile, base, ceiling)
+	if errors.Is(err, generator.ErrNoCeiling) {
+		return fmt.Errorf("%w (run with --self-check)", err)
+	}
+	return err
 }

@@ -33,6 +33,8 @@ func TestCompareVethBasic(t *testing.T) {
 		Warmup:    300 * time.Millisecond,
 		Duration:  time.Second,
 		SelfCheck: true,
+		// Probes beside the bulk stream: latency must come back for every row.
+		ProbeRatePPS: 5000,
 	})
 	require.NoError(t, err)
 	require.NotNil(t, res.SelfCheck)
@@ -50,6 +52,11 @@ func TestCompareVethBasic(t *testing.T) {
 			"%s: DUT forwarded %d, generator received %d", r.Datapath, r.DUT.Tx, r.RxPackets)
 		require.Greater(t, r.DUTCPU.BusyPct, 0.0, r.Datapath)
 		require.NotEmpty(t, r.Cores, r.Datapath)
+		require.NotNil(t, r.Latency, r.Datapath)
+		require.Greater(t, r.Latency.Received, uint64(0), r.Datapath)
+		require.LessOrEqual(t, r.Latency.MinNs, r.Latency.P50Ns, r.Datapath)
+		require.LessOrEqual(t, r.Latency.P50Ns, r.Latency.P99Ns, r.Datapath)
+		require.LessOrEqual(t, r.Latency.P99Ns, r.Latency.MaxNs, r.Datapath)
 	}
 	for _, n := range spec.Nodes {
 		_, err := os.Stat("/run/netns/" + n.Netns)

@@ -71,8 +71,13 @@ func selfCheck(ctx context.Context, o Options) (*SelfCheck, error) {
 	defer env.Down()
 	g := env.Nodes[0]
 	gn := genNode{node: g, tx: g.ByRole(topologies.RoleTX), rx: g.ByRole(topologies.RoleRX)}
-	// Straight into the RX port: its MAC is the destination, as a DUT's In would be.
-	job := genJob(o, gn, dutNode{in: gn.rx})
+	// The ceiling is the bulk stream flat out, whatever rate or profile the
+	// DUT runs get; straight into the RX port, whose MAC stands in for a DUT's.
+	o.RatePPS, o.Profile = 0, nil
+	job, err := genJob(o, gn, dutNode{in: gn.rx}, 0)
+	if err != nil {
+		return nil, err
+	}
 	w := &window{netns: g.Netns, rx: gn.rx.Name}
 	job.Window = w.edge
 	st, err := o.Engine.Run(ctx, job)

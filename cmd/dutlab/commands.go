@@ -51,6 +51,7 @@ func cmdCompare(ctx context.Context, cmd string, args []string) error {
 	csvOut := fs.String("csv", "", "write CSV to this file")
 	quiet := fs.Bool("q", false, "no progress lines")
 	progressJSON := fs.Bool("progress-json", false, "print per-second progress as JSON lines on stdout")
+	profile := fs.String("profile", "", "traffic profile (YAML): streams, rates, duration, warm-up; replaces --rate, --flows, --frame-size and --probe-rate")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -72,6 +73,19 @@ func cmdCompare(ctx context.Context, cmd string, args []string) error {
 		return err
 	}
 	o.Spec, o.Engine, o.FrameSize, o.Flows, o.SelfCheck = spec, eng, *frame, *flows, *selfCheck
+	if *profile != "" {
+		p, err := generator.LoadProfile(*profile)
+		if err != nil {
+			return err
+		}
+		o.Profile, o.ProfileFile = p, *profile
+		if p.Duration > 0 {
+			o.Duration = p.Duration
+		}
+		if p.Warmup > 0 {
+			o.Warmup = p.Warmup
+		}
+	}
 	o.Datapaths = splitList(*datapaths)
 	if len(o.Datapaths) == 0 {
 		return fmt.Errorf("%s: no datapath given", cmd)
