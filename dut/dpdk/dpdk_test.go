@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dutlab/dutlab/internal/testenv"
+
 	"github.com/dutlab/dutlab/dut"
 	"github.com/dutlab/dutlab/generator"
 	gendpdk "github.com/dutlab/dutlab/generator/dpdk"
@@ -18,6 +20,7 @@ import (
 // veth pairs and the dpdk generator engine on the other ends: what the
 // generator receives on g1 went through the forwarder.
 func TestForwardVeth(t *testing.T) {
+	testenv.SerializeMeasurement(t) // busy-polls a core
 	lab := dpdktest.RequireLab(t)
 	bin := dpdktest.Worker(t)
 	genCore, dutCore := dpdktest.Cores()

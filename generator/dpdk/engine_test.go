@@ -14,6 +14,7 @@ import (
 
 // TestNullCeiling sends on net_null: the engine's own ceiling.
 func TestNullCeiling(t *testing.T) {
+	testenv.SerializeMeasurement(t) // busy-polls a core
 	testenv.RequireRoot(t)
 	e := New(dpdktest.Worker(t))
 	gen, meas := dpdktest.Cores()
@@ -35,6 +36,7 @@ func TestNullCeiling(t *testing.T) {
 // TestVethLoop sends g0 -> d0 over af_xdp with the worker's RX on d0, in a
 // throwaway namespace: deliveries are counted by the receiving port.
 func TestVethLoop(t *testing.T) {
+	testenv.SerializeMeasurement(t) // busy-polls a core
 	lab := dpdktest.RequireLab(t)
 	e := New(dpdktest.Worker(t))
 	// Both ends in one process: a veth pair inside the generator namespace.

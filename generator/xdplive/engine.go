@@ -420,9 +420,10 @@ func summarize(sent uint64, p probeCounts, rx sinkCounts) *generator.Latency {
 	}
 	if n := rx.LatPackets; n > 0 {
 		l.MinNs, l.MaxNs, l.MeanNs = ^rx.LatMinInv, rx.LatMaxNs, rx.LatSumNs/n
-		l.P50Ns = percentile(&rx.latency, 0.5)
-		l.P99Ns = percentile(&rx.latency, 0.99)
-		l.P999Ns = percentile(&rx.latency, 0.999)
+		// Percentiles are bucket midpoints; the exact min and max bound them.
+		l.P50Ns = min(max(percentile(&rx.latency, 0.5), l.MinNs), l.MaxNs)
+		l.P99Ns = min(max(percentile(&rx.latency, 0.99), l.MinNs), l.MaxNs)
+		l.P999Ns = min(max(percentile(&rx.latency, 0.999), l.MinNs), l.MaxNs)
 	}
 	return l
 }
