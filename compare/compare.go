@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"slices"
@@ -39,8 +40,12 @@ type Options struct {
 	// self-check's ceiling.
 	Profile     *generator.Profile
 	ProfileFile string
-	Warmup      time.Duration
-	Duration    time.Duration
+	// CaptureDir, when set, receives <datapath>-tx.pcap and <datapath>-rx.pcap
+	// with the first CaptureFrames frames sent and received in each run.
+	CaptureDir    string
+	CaptureFrames int
+	Warmup        time.Duration
+	Duration      time.Duration
 	// SelfCheck first measures the generator over a direct TX->RX link with
 	// the same workload; rows at >= 90% of that ceiling are flagged.
 	SelfCheck bool
@@ -275,6 +280,13 @@ func measureOne(ctx context.Context, o Options, env *lab.Env, g genNode, d dutNo
 	if err != nil {
 		return row, err
 	}
+	if o.CaptureDir != "" {
+		closeCaptures, err := addCaptures(&job, o, name, &row)
+		if err != nil {
+			return row, err
+		}
+		defer closeCaptures()
+	}
 	w := &window{netns: g.node.Netns, rx: g.rx.Name}
 	var dutAtEnd dut.Counters
 	job.Window = func(begin bool) {
@@ -432,4 +444,28 @@ func (o Options) checkProfile() error {
 		return fmt.Errorf("%w (run with --self-check)", err)
 	}
 	return err
+}
+
+// addCaptures opens the run's pcap files and returns what closes them.
+func addCaptures(job *generator.Job, o Options, datapath string, row *Row) (func(), error) {
+	n := o.CaptureFrames
+	if n <= 0 {
+		n = 100
+	}
+	tx, err := generator.NewCapture(filepath.Join(o.CaptureDir, datapath+"-tx.pcap"), n)
+	if err != nil {
+		return nil, err
+	}
+	rx, err := generator.NewCapture(filepath.Join(o.CaptureDir, datapath+"-rx.pcap"), n)
+	if err != nil {
+		tx.Close()
+		return nil, err
+	}
+	job.CaptureTX, job.CaptureRX = tx, rx
+	row.Captures = []string{filepath.Join(o.CaptureDir, datapath+"-tx.pcap"), filepath.Join(o.CaptureDir, datapath+"-rx.pcap")}
+	return func() {
+		if err := errors.Join(tx.Close(), rx.Close()); err != nil {
+			fmt.Fprintf(o.Log, "warning: capture: %v\n", err)
+		}
+	}, nil
 }

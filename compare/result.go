@@ -49,6 +49,7 @@ type Row struct {
 	Cores      map[string]string  `json:"cores"`
 	DUTInfo    map[string]string  `json:"dut_info,omitempty"`
 	EngineInfo map[string]string  `json:"engine_info,omitempty"`
+	Captures   []string           `json:"captures,omitempty"` // pcap files of the first frames sent and received
 	// GeneratorBound is set when RxMpps reached 90% of the generator's own
 	// ceiling: the DUT may be faster than this result says.
 	GeneratorBound bool   `json:"generator_bound"`

@@ -50,6 +50,8 @@ func cmdCompare(ctx context.Context, cmd string, args []string) error {
 	mdOut := fs.String("md", "", "write a Markdown table to this file")
 	csvOut := fs.String("csv", "", "write CSV to this file")
 	quiet := fs.Bool("q", false, "no progress lines")
+	fs.StringVar(&o.CaptureDir, "capture", "", "write the first frames sent and received per datapath as pcap files into this directory")
+	fs.IntVar(&o.CaptureFrames, "capture-frames", 100, "how many frames --capture records per port")
 	progressJSON := fs.Bool("progress-json", false, "print per-second progress as JSON lines on stdout")
 	profile := fs.String("profile", "", "traffic profile (YAML): streams, rates, duration, warm-up; replaces --rate, --flows, --frame-size and --probe-rate")
 	if err := fs.Parse(args); err != nil {
@@ -92,6 +94,11 @@ func cmdCompare(ctx context.Context, cmd string, args []string) error {
 	}
 	if !*quiet {
 		o.Log = os.Stderr
+	}
+	if o.CaptureDir != "" {
+		if err := os.MkdirAll(o.CaptureDir, 0o755); err != nil {
+			return fmt.Errorf("%s: --capture: %w", cmd, err)
+		}
 	}
 	if *progressJSON {
 		o.ProgressJSON = os.Stdout
