@@ -40,6 +40,9 @@ type Options struct {
 	// self-check's ceiling.
 	Profile     *generator.Profile
 	ProfileFile string
+	// Replay, when set, replaces the bulk stream with these frames, sent in
+	// order and round again with their MACs set to the lab's (xdp-live).
+	Replay [][]byte
 	// CaptureDir, when set, receives <datapath>-tx.pcap and <datapath>-rx.pcap
 	// with the first CaptureFrames frames sent and received in each run.
 	CaptureDir    string
@@ -200,6 +203,16 @@ func genJob(o Options, g genNode, d dutNode, ceilingPPS float64) (generator.Job,
 		}
 		job.Streams = streams
 		return job, nil
+	}
+	if len(o.Replay) > 0 {
+		replay := generator.Stream{Name: "replay", RatePPS: o.RatePPS}
+		for _, f := range o.Replay {
+			f = append([]byte(nil), f...)
+			copy(f[0:6], d.in.MAC)
+			copy(f[6:12], g.tx.MAC)
+			replay.Frames = append(replay.Frames, f)
+		}
+		job.Streams[0] = replay
 	}
 	if o.ProbeRatePPS > 0 {
 		probe := bulk

@@ -35,6 +35,10 @@ type Stream struct {
 	// are measured for delay, loss, reorder and duplicates (Stats.Latency).
 	// Typically a bulk stream at a high rate plus one probe stream at 1-10 kpps.
 	Latency bool
+	// Frames, when set, are sent as they are, in order and round again,
+	// instead of a template (pcap replay; xdp-live only, tens of kpps: one
+	// test run per frame). Addresses, ports, sizes and flows are then unused.
+	Frames [][]byte
 }
 
 // Job is one run of an engine.

@@ -52,6 +52,7 @@ func cmdCompare(ctx context.Context, cmd string, args []string) error {
 	quiet := fs.Bool("q", false, "no progress lines")
 	fs.StringVar(&o.CaptureDir, "capture", "", "write the first frames sent and received per datapath as pcap files into this directory")
 	fs.IntVar(&o.CaptureFrames, "capture-frames", 100, "how many frames --capture records per port")
+	replay := fs.String("replay", "", "send the frames of this pcap (in order, round again, MACs set to the lab's) instead of the bulk stream; xdp-live, tens of kpps")
 	progressJSON := fs.Bool("progress-json", false, "print per-second progress as JSON lines on stdout")
 	profile := fs.String("profile", "", "traffic profile (YAML): streams, rates, duration, warm-up; replaces --rate, --flows, --frame-size and --probe-rate")
 	if err := fs.Parse(args); err != nil {
@@ -94,6 +95,16 @@ func cmdCompare(ctx context.Context, cmd string, args []string) error {
 	}
 	if !*quiet {
 		o.Log = os.Stderr
+	}
+	if *replay != "" {
+		frames, err := generator.ReadPcap(*replay)
+		if err != nil {
+			return err
+		}
+		if len(frames) == 0 {
+			return fmt.Errorf("%s: --replay %s holds no frames", cmd, *replay)
+		}
+		o.Replay = frames
 	}
 	if o.CaptureDir != "" {
 		if err := os.MkdirAll(o.CaptureDir, 0o755); err != nil {

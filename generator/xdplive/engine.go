@@ -37,6 +37,9 @@ type Engine struct {
 	Drain     time.Duration // wait after the window for frames in flight to reach the sink
 }
 
+// replayChunk bounds the frames a replay stream sends per turn of the loop.
+const replayChunk = 256
+
 // New returns the xdp-live engine with default settings.
 func New() generator.Engine { return &Engine{} }
 
@@ -129,11 +132,15 @@ func (e *Engine) Run(ctx context.Context, job generator.Job) (st generator.Stats
 			latencyIDs = append(latencyIDs, i)
 			mask |= 1 << i
 		}
-		t, err := generator.BuildUDP(js)
-		if err != nil {
-			return st, fmt.Errorf("xdp-live: stream %d (%s): %w", i, js.Name, err)
+		var snd *sender
+		if len(js.Frames) > 0 {
+			snd, err = loadReplay(js.Frames, i, &txCap)
+		} else {
+			var t generator.Template
+			if t, err = generator.BuildUDP(js); err == nil {
+				snd, err = loadSender(t, i, js.Flows, &txCap)
+			}
 		}
-		snd, err := loadSender(t, i, js.Flows, &txCap)
 		if err != nil {
 			return st, fmt.Errorf("xdp-live: stream %d (%s): %w", i, js.Name, err)
 		}
@@ -278,6 +285,9 @@ func (e *Engine) Run(ctx context.Context, job generator.Job) (st generator.Stats
 						s.base, s.sent, owed = now, 0, s.min
 					}
 					n = min(owed, uint64(chunk))
+				}
+				if s.replay != nil {
+					n = min(n, replayChunk) // one test run per frame: keep turns short
 				}
 				if err := s.send(ifindex, uint32(n), batch); err != nil {
 					return err

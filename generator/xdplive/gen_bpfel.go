@@ -33,6 +33,7 @@ const (
 	genVarFlows           = "flows"
 	genVarIpv6            = "ipv6"
 	genVarNextSeq         = "next_seq"
+	genVarReplay          = "replay"
 	genVarStreamId        = "stream_id"
 	genVarTmpl            = "tmpl"
 )
@@ -100,6 +101,7 @@ type genVariableSpecs struct {
 	Flows         *ebpf.VariableSpec `ebpf:"flows"`
 	Ipv6          *ebpf.VariableSpec `ebpf:"ipv6"`
 	NextSeq       *ebpf.VariableSpec `ebpf:"next_seq"`
+	Replay        *ebpf.VariableSpec `ebpf:"replay"`
 	StreamId      *ebpf.VariableSpec `ebpf:"stream_id"`
 	Tmpl          *ebpf.VariableSpec `ebpf:"tmpl"`
 }
@@ -146,6 +148,7 @@ type genVariables struct {
 	Flows         *ebpf.Variable `ebpf:"flows"`
 	Ipv6          *ebpf.Variable `ebpf:"ipv6"`
 	NextSeq       *ebpf.Variable `ebpf:"next_seq"`
+	Replay        *ebpf.Variable `ebpf:"replay"`
 	StreamId      *ebpf.Variable `ebpf:"stream_id"`
 	Tmpl          *ebpf.Variable `ebpf:"tmpl"`
 }

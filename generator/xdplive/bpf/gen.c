@@ -23,6 +23,7 @@ const volatile __u32 ipv6;                  /* 0: IPv4 layout (copy 60 bytes), 1
 const volatile __u32 flows = 1;             /* source port = template port + seq % flows */
 const volatile __u16 stream_id;             /* written into the probe */
 const volatile __u32 capture_frames;        /* frames to capture over all senders, 0: none */
+const volatile __u32 replay;                /* 1: send the test run's frame as it is (pcap replay) */
 
 /* Sequence number of the next frame. A global, not per CPU: the sender
  * thread may run on any CPU between test runs, and runs of one stream never
@@ -125,7 +126,9 @@ int xdp_gen(struct xdp_md *ctx)
 	seq = next_seq;
 	ts = bpf_ktime_get_ns();
 
-	if (ipv6)
+	if (replay)
+		act = XDP_TX; /* one test run per frame: the page holds it as given */
+	else if (ipv6)
 		act = fill(data, data_end, V6_COPY_LEN, V6_UDP_OFF, V6_PROBE_OFF, seq, ts);
 	else
 		act = fill(data, data_end, V4_COPY_LEN, V4_UDP_OFF, V4_PROBE_OFF, seq, ts);

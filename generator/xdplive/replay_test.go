@@ -1,0 +1,58 @@
+package xdplive
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/dutlab/dutlab/generator"
+	"github.com/dutlab/dutlab/internal/testenv"
+)
+
+// TestLoopReplay replays frames read from a pcap as they are, in order, and
+// checks that the receive side got them byte for byte.
+func TestLoopReplay(t *testing.T) {
+	requireBPF(t)
+	testenv.SerializeMeasurement(t)
+	var frames [][]byte
+	for i := range 3 {
+		tm, err := generator.BuildUDP(testStream(64+64*i, 1)) // under the 256-byte capture snap length
+		require.NoError(t, err)
+		frames = append(frames, tm.Frame)
+	}
+	dir := t.TempDir()
+	c, err := generator.NewCapture(filepath.Join(dir, "replay.pcap"), len(frames))
+	require.NoError(t, err)
+	for _, f := range frames {
+		c.Add(time.Now(), f)
+	}
+	require.NoError(t, c.Close())
+	replay, err := generator.ReadPcap(filepath.Join(dir, "replay.pcap"))
+	require.NoError(t, err)
+	require.Len(t, replay, 3)
+
+	lp := newLoop(t)
+	rx, err := generator.NewCapture(filepath.Join(dir, "rx.pcap"), 6)
+	require.NoError(t, err)
+	job := lp.job(generator.Stream{Name: "replay", Frames: replay, RatePPS: 1000}, 0, 500*time.Millisecond)
+	job.CaptureRX = rx
+	st, err := New().Run(context.Background(), job)
+	require.NoError(t, err)
+	require.NoError(t, rx.Close())
+	require.InDelta(t, 500, float64(st.TxPackets), 25, "1000 pps for 0.5 s")
+	require.Equal(t, st.TxPackets, st.RxPackets)
+	got, err := generator.ReadPcap(filepath.Join(dir, "rx.pcap"))
+	require.NoError(t, err)
+	require.Len(t, got, 6)
+	for i, f := range got {
+		require.Equal(t, frames[i%3], f, "frame %d", i)
+	}
+}
+
+func TestReplayRejectsBadFrames(t *testing.T) {
+	_, err := loadReplay([][]byte{make([]byte, 60), make([]byte, 10)}, 0, nil)
+	require.ErrorContains(t, err, "replay frame 1 is 10 bytes; want 14..3000")
+}
