@@ -404,6 +404,9 @@ type ProgressLine struct {
 	TxMpps    float64 `json:"tx_mpps"` // over the last interval
 	RxMpps    float64 `json:"rx_mpps"`
 	LossPct   float64 `json:"loss_pct"` // over the last interval
+	// Probe latency over the last interval (0: no probe came back).
+	LatencyP50Us float64 `json:"latency_p50_us"`
+	LatencyP99Us float64 `json:"latency_p99_us"`
 }
 
 // progressPrinter turns the engine's running totals into per-interval rates
@@ -420,9 +423,14 @@ func progressPrinter(o Options, datapath string) func(generator.Sample) {
 		}
 		tx, rx := s.TxPackets-prev.TxPackets, s.RxPackets-prev.RxPackets
 		l := ProgressLine{Datapath: datapath, ElapsedS: s.Elapsed.Seconds(), TxPackets: s.TxPackets, RxPackets: s.RxPackets,
-			TxMpps: float64(tx) / dt / 1e6, RxMpps: float64(rx) / dt / 1e6, LossPct: lossPct(tx, rx)}
+			TxMpps: float64(tx) / dt / 1e6, RxMpps: float64(rx) / dt / 1e6, LossPct: lossPct(tx, rx),
+			LatencyP50Us: float64(s.LatencyP50Ns) / 1e3, LatencyP99Us: float64(s.LatencyP99Ns) / 1e3}
 		prev = s
-		fmt.Fprintf(o.Log, "    %5.1fs  tx %8.3f Mpps  rx %8.3f Mpps  loss %6.2f%%\n", l.ElapsedS, l.TxMpps, l.RxMpps, l.LossPct)
+		lat := ""
+		if s.LatencyP50Ns > 0 {
+			lat = fmt.Sprintf("  latency p50 %.1f us p99 %.1f us", l.LatencyP50Us, l.LatencyP99Us)
+		}
+		fmt.Fprintf(o.Log, "    %5.1fs  tx %8.3f Mpps  rx %8.3f Mpps  loss %6.2f%%%s\n", l.ElapsedS, l.TxMpps, l.RxMpps, l.LossPct, lat)
 		if o.ProgressJSON != nil {
 			b, _ := json.Marshal(l)
 			o.ProgressJSON.Write(append(b, '\n'))

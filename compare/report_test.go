@@ -93,7 +93,7 @@ func TestProgressPrinter(t *testing.T) {
 	p := progressPrinter(Options{Log: &log, ProgressJSON: &js}, "kernel")
 	p(generator.Sample{Elapsed: time.Second, TxPackets: 2_000_000, RxPackets: 1_000_000})
 	p(generator.Sample{Elapsed: 1200 * time.Millisecond, TxPackets: 2_100_000, RxPackets: 1_050_000}) // too soon: skipped
-	p(generator.Sample{Elapsed: 2 * time.Second, TxPackets: 4_000_000, RxPackets: 3_000_000})
+	p(generator.Sample{Elapsed: 2 * time.Second, TxPackets: 4_000_000, RxPackets: 3_000_000, LatencyP50Ns: 12_500, LatencyP99Ns: 40_000})
 	dec := json.NewDecoder(&js)
 	var lines []ProgressLine
 	for dec.More() {
@@ -108,4 +108,7 @@ func TestProgressPrinter(t *testing.T) {
 	require.InDelta(t, 50.0, lines[0].LossPct, 1e-9)
 	require.Zero(t, lines[1].LossPct)
 	require.Contains(t, log.String(), "loss  50.00%")
+	require.InDelta(t, 12.5, lines[1].LatencyP50Us, 1e-9)
+	require.Contains(t, log.String(), "latency p50 12.5 us p99 40.0 us")
+	require.Zero(t, lines[0].LatencyP50Us)
 }

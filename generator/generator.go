@@ -71,6 +71,9 @@ type Sample struct {
 	Elapsed   time.Duration
 	TxPackets uint64
 	RxPackets uint64
+	// Probe latency over the interval since the previous sample, 0 when no
+	// probe came back in it.
+	LatencyP50Ns, LatencyP99Ns uint64
 }
 
 // Stats is what an engine measured over the window (warm-up excluded).

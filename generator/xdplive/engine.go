@@ -385,16 +385,25 @@ func (e *Engine) progress(fn func(generator.Sample), start snapshot, take func(b
 		defer close(finished)
 		tick := time.NewTicker(time.Second)
 		defer tick.Stop()
+		prev := start
 		for {
 			select {
 			case <-done:
 				return
 			case <-tick.C:
-				sn, err := take(false)
+				sn, err := take(true)
 				if err != nil {
 					continue
 				}
-				fn(generator.Sample{Elapsed: sn.at.Sub(start.at), TxPackets: sn.txPkts - start.txPkts, RxPackets: sn.rx.RxPackets - start.rx.RxPackets})
+				sample := generator.Sample{Elapsed: sn.at.Sub(start.at), TxPackets: sn.txPkts - start.txPkts, RxPackets: sn.rx.RxPackets - start.rx.RxPackets}
+				// Latency of the probes of the last interval (none before the
+				// window opens: the sink counts probes stamped inside it).
+				if d := sn.rx.sub(prev.rx); d.LatPackets > 0 {
+					sample.LatencyP50Ns = percentile(&d.latency, 0.5)
+					sample.LatencyP99Ns = percentile(&d.latency, 0.99)
+				}
+				prev = sn
+				fn(sample)
 			}
 		}
 	}()
