@@ -72,32 +72,6 @@ type lab struct {
 	a0       *net.Interface
 }
 
-// newNetns creates a throwaway named namespace with IPv6 off (no router
-// solicitations or DAD to disturb the counters), removed on cleanup.
-func newNetns(t *testing.T, prefix string) string {
-	t.Helper()
-	name := testenv.UniqueName(prefix)
-	err := nsexec.Do("", func() error {
-		h, err := netns.NewNamed(name) // moves only this throwaway thread
-		if err != nil {
-			return err
-		}
-		return h.Close()
-	})
-	if err != nil {
-		testenv.SkipOrFail(t, "create netns: "+err.Error())
-	}
-	t.Cleanup(func() {
-		if err := netns.DeleteNamed(name); err != nil {
-			t.Errorf("delete netns %s: %v", name, err)
-		}
-	})
-	for _, p := range []string{"/proc/sys/net/ipv6/conf/all/disable_ipv6", "/proc/sys/net/ipv6/conf/default/disable_ipv6"} {
-		writeSysctl(t, name, p, "1")
-	}
-	return name
-}
-
 func writeSysctl(t *testing.T, ns, path, value string) {
 	t.Helper()
 	err := nsexec.Do(ns, func() error {
@@ -135,24 +109,14 @@ func addr(p netip.Prefix) *netlink.Addr {
 // outAddr false, b1 gets no address, so Attach has to add the route.
 func newLab(t *testing.T, outAddr bool) *lab {
 	t.Helper()
-	l := &lab{nsA: newNetns(t, "dlkA-"), nsB: newNetns(t, "dlkB-")}
+	l := &lab{nsA: testenv.Netns(t, "dlkA-"), nsB: testenv.Netns(t, "dlkB-")}
 	// Start from forwarding off, so restoring it is visible.
 	writeSysctl(t, l.nsB, ipv4Forward, "0")
+	testenv.Veth(t, l.nsA, "a0", nil, l.nsB, "b0", nil)
+	testenv.Veth(t, l.nsA, "a1", nil, l.nsB, "b1", nil)
 
-	nsB, err := netns.GetFromName(l.nsB)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nsB.Close()
-
-	err = nsexec.Do(l.nsA, func() error {
-		for _, p := range [][2]string{{"a0", "b0"}, {"a1", "b1"}} {
-			v := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: p[0]}, PeerName: p[1], PeerNamespace: netlink.NsFd(nsB)}
-			if err := netlink.LinkAdd(v); err != nil {
-				return err
-			}
-		}
-		return configure(map[string]netip.Prefix{"lo": {}, "a0": addrA0, "a1": addrA1})
+	err := nsexec.Do(l.nsA, func() error {
+		return configure(map[string]netip.Prefix{"a0": addrA0, "a1": addrA1})
 	})
 	if err != nil {
 		t.Fatalf("set up nsA: %v", err)
@@ -172,7 +136,7 @@ func newLab(t *testing.T, outAddr bool) *lab {
 
 	var b0, b1 *net.Interface
 	err = nsexec.Do(l.nsB, func() error {
-		links := map[string]netip.Prefix{"lo": {}, "b0": addrB0, "b1": {}}
+		links := map[string]netip.Prefix{"b0": addrB0, "b1": {}}
 		if outAddr {
 			links["b1"] = addrB1
 		}

@@ -7,21 +7,17 @@ import (
 	"math"
 	"net"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
-
-	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 
 	"github.com/dutlab/dutlab/dut"
 	"github.com/dutlab/dutlab/dut/reflector"
 	"github.com/dutlab/dutlab/generator"
 	"github.com/dutlab/dutlab/generator/xdplive"
 	"github.com/dutlab/dutlab/internal/lab"
-	"github.com/dutlab/dutlab/internal/nsexec"
 	"github.com/dutlab/dutlab/internal/testenv"
 )
 
@@ -45,90 +41,22 @@ type testLab struct {
 func newLab(t *testing.T) *testLab {
 	t.Helper()
 	testenv.RequireRoot(t)
-	sfx := testenv.UniqueName("")
+	gen := testenv.Netns(t, "dl-rg-") // IPv6 off: the sink counts every frame
+	sfx := strings.TrimPrefix(gen, "dl-rg-")
 	l := &testLab{
-		gen: "dl-rg-" + sfx, dut: "dl-rd-" + sfx,
+		gen: gen, dut: testenv.Netns(t, "dl-rd-"),
 		g0: "rg0" + sfx, g1: "rg1" + sfx,
 		mac: map[string]net.HardwareAddr{
 			"g0": {0x02, 0xd1, 0, 0, 0xc, 0}, "g1": {0x02, 0xd1, 0, 0, 0xc, 1},
 			"d0": {0x02, 0xd1, 0, 0, 0xd, 0}, "d1": {0x02, 0xd1, 0, 0, 0xd, 1},
 		},
 	}
-	for _, name := range []string{l.gen, l.dut} {
-		err := nsexec.Do("", func() error {
-			h, err := netns.NewNamed(name)
-			if err != nil {
-				return err
-			}
-			h.Close()
-			// No IPv6 chatter: the sink counts every frame.
-			for _, p := range []string{"all", "default"} {
-				if err := os.WriteFile("/proc/sys/net/ipv6/conf/"+p+"/disable_ipv6", []byte("1"), 0); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		t.Cleanup(func() {
-			if err := netns.DeleteNamed(name); err != nil && !errors.Is(err, os.ErrNotExist) {
-				t.Errorf("delete netns %s: %v", name, err)
-			}
-		})
-		if err != nil {
-			testenv.SkipOrFail(t, fmt.Sprintf("create netns %s: %v", name, err))
-		}
-	}
-	dutNS, err := netns.GetFromName(l.dut)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dutNS.Close()
-	err = nsexec.Do(l.gen, func() error {
-		for _, p := range [][2]string{{"g0", "d0"}, {"g1", "d1"}} {
-			v := &netlink.Veth{
-				LinkAttrs: netlink.LinkAttrs{Name: l.name(p[0]), HardwareAddr: l.mac[p[0]]},
-				PeerName:  p[1], PeerHardwareAddr: l.mac[p[1]], PeerNamespace: netlink.NsFd(dutNS),
-			}
-			if err := netlink.LinkAdd(v); err != nil {
-				return fmt.Errorf("add veth %s: %w", p[0], err)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for ns, ifs := range map[string][]string{l.gen: {l.g0, l.g1}, l.dut: {"d0", "d1"}} {
-		err := nsexec.Do(ns, func() error {
-			for _, n := range ifs {
-				lk, err := netlink.LinkByName(n)
-				if err != nil {
-					return err
-				}
-				if err := netlink.LinkSetUp(lk); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	testenv.Veth(t, l.gen, l.g0, l.mac["g0"], l.dut, "d0", l.mac["d0"])
+	testenv.Veth(t, l.gen, l.g1, l.mac["g1"], l.dut, "d1", l.mac["d1"])
 	if err := lab.SetGRO(l.dut, "d0", true); err != nil {
 		t.Fatal(err)
 	}
 	return l
-}
-
-func (l *testLab) name(short string) string {
-	switch short {
-	case "g0":
-		return l.g0
-	case "g1":
-		return l.g1
-	}
-	return short
 }
 
 func (l *testLab) env(cores []int) dut.Env {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"os/exec"
 	"testing"
 	"time"
@@ -16,7 +15,6 @@ import (
 	"github.com/gopacket/gopacket/layers"
 	"github.com/stretchr/testify/require"
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
 	"github.com/dutlab/dutlab/internal/nsexec"
@@ -37,9 +35,10 @@ type vethLab struct {
 func newVethLab(t *testing.T) *vethLab {
 	t.Helper()
 	testenv.RequireRoot(t)
+	// Netns turns IPv6 off: its ND/MLD chatter would cross the DUT too.
 	l := &vethLab{
-		nsA: testenv.UniqueName("dlx"),
-		nsB: testenv.UniqueName("dlx"),
+		nsA: testenv.Netns(t, "dlx"),
+		nsB: testenv.Netns(t, "dlx"),
 		mac: map[string]net.HardwareAddr{
 			"a0": {0x02, 0xd1, 0, 0, 0xa, 0},
 			"a1": {0x02, 0xd1, 0, 0, 0xa, 1},
@@ -47,56 +46,8 @@ func newVethLab(t *testing.T) *vethLab {
 			"b1": {0x02, 0xd1, 0, 0, 0xb, 1},
 		},
 	}
-	for _, name := range []string{l.nsA, l.nsB} {
-		err := nsexec.Do("", func() error {
-			h, err := netns.NewNamed(name)
-			if err != nil {
-				return err
-			}
-			return h.Close()
-		})
-		if err != nil {
-			testenv.SkipOrFail(t, fmt.Sprintf("create netns %s: %v", name, err))
-		}
-		t.Cleanup(func() { _ = netns.DeleteNamed(name) })
-	}
-
-	nsB, err := netns.GetFromName(l.nsB)
-	require.NoError(t, err)
-	defer nsB.Close()
-	err = nsexec.Do(l.nsA, func() error {
-		for _, pair := range [][2]string{{"a0", "b0"}, {"a1", "b1"}} {
-			v := &netlink.Veth{
-				LinkAttrs:        netlink.LinkAttrs{Name: pair[0], HardwareAddr: l.mac[pair[0]]},
-				PeerName:         pair[1],
-				PeerHardwareAddr: l.mac[pair[1]],
-				PeerNamespace:    netlink.NsFd(nsB),
-			}
-			if err := netlink.LinkAdd(v); err != nil {
-				return fmt.Errorf("add veth %s-%s: %w", pair[0], pair[1], err)
-			}
-		}
-		return nil
-	})
-	require.NoError(t, err)
-	for ns, ifs := range map[string][]string{l.nsA: {"a0", "a1"}, l.nsB: {"b0", "b1"}} {
-		require.NoError(t, nsexec.Do(ns, func() error {
-			for _, name := range ifs {
-				// No IPv6: its ND/MLD chatter would cross the DUT too.
-				p := "/proc/sys/net/ipv6/conf/" + name + "/disable_ipv6"
-				if err := os.WriteFile(p, []byte("1"), 0); err != nil && !errors.Is(err, os.ErrNotExist) {
-					return err
-				}
-				lk, err := netlink.LinkByName(name)
-				if err != nil {
-					return err
-				}
-				if err := netlink.LinkSetUp(lk); err != nil {
-					return err
-				}
-			}
-			return nil
-		}))
+	for _, pair := range [][2]string{{"a0", "b0"}, {"a1", "b1"}} {
+		testenv.Veth(t, l.nsA, pair[0], l.mac[pair[0]], l.nsB, pair[1], l.mac[pair[1]])
 	}
 	return l
 }

@@ -5,12 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 
 	"github.com/dutlab/dutlab/generator"
 	"github.com/dutlab/dutlab/internal/nsexec"
@@ -28,46 +27,10 @@ type loop struct {
 func newLoop(t testing.TB) loop {
 	t.Helper()
 	testenv.RequireRoot(t)
-	suffix := testenv.UniqueName("")
-	lp := loop{ns: "dl-xl-" + suffix, g0: "xg0" + suffix, g1: "xg1" + suffix}
-	err := nsexec.Do("", func() error {
-		h, err := netns.NewNamed(lp.ns) // also moves this (discarded) thread into it
-		if err != nil {
-			return fmt.Errorf("create netns: %w", err)
-		}
-		h.Close()
-		// No IPv6 autoconfiguration chatter: the sink counts every frame.
-		for _, p := range []string{"all", "default"} {
-			if err := os.WriteFile("/proc/sys/net/ipv6/conf/"+p+"/disable_ipv6", []byte("1"), 0); err != nil {
-				return err
-			}
-		}
-		veth := &netlink.Veth{
-			LinkAttrs: netlink.LinkAttrs{Name: lp.g0, HardwareAddr: macG0},
-			PeerName:  lp.g1, PeerHardwareAddr: macG1,
-		}
-		if err := netlink.LinkAdd(veth); err != nil {
-			return fmt.Errorf("add veth: %w", err)
-		}
-		for _, n := range []string{lp.g0, lp.g1} {
-			l, err := netlink.LinkByName(n)
-			if err != nil {
-				return err
-			}
-			if err := netlink.LinkSetUp(l); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	t.Cleanup(func() {
-		if err := netns.DeleteNamed(lp.ns); err != nil && !errors.Is(err, os.ErrNotExist) {
-			t.Errorf("delete netns %s: %v", lp.ns, err)
-		}
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ns := testenv.Netns(t, "dl-xl-") // IPv6 off: the sink counts every frame
+	suffix := strings.TrimPrefix(ns, "dl-xl-")
+	lp := loop{ns: ns, g0: "xg0" + suffix, g1: "xg1" + suffix}
+	testenv.Veth(t, lp.ns, lp.g0, macG0, lp.ns, lp.g1, macG1)
 	return lp
 }
 

@@ -2,50 +2,13 @@ package measure
 
 import (
 	"encoding/binary"
-	"errors"
-	"os"
 	"testing"
 
 	"github.com/dutlab/dutlab/internal/nsexec"
 	"github.com/dutlab/dutlab/internal/testenv"
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
-
-// newNetns creates a throwaway named namespace with IPv6 off (so no router
-// solicitations or DAD frames disturb the counters) and removes it on cleanup.
-func newNetns(t *testing.T) string {
-	t.Helper()
-	name := testenv.UniqueName("dlm-")
-	err := nsexec.Do("", func() error {
-		h, err := netns.NewNamed(name) // switches this throwaway thread only
-		if err != nil {
-			return err
-		}
-		return h.Close()
-	})
-	if err != nil {
-		testenv.SkipOrFail(t, "create netns: "+err.Error())
-	}
-	t.Cleanup(func() {
-		if err := netns.DeleteNamed(name); err != nil {
-			t.Errorf("delete netns %s: %v", name, err)
-		}
-	})
-	err = nsexec.Do(name, func() error {
-		for _, p := range []string{"/proc/sys/net/ipv6/conf/all/disable_ipv6", "/proc/sys/net/ipv6/conf/default/disable_ipv6"} {
-			if err := os.WriteFile(p, []byte("1"), 0); err != nil && !errors.Is(err, os.ErrNotExist) {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return name
-}
 
 func htons(v uint16) uint16 {
 	var b [2]byte
@@ -55,27 +18,8 @@ func htons(v uint16) uint16 {
 
 func TestLinkCounters(t *testing.T) {
 	testenv.RequireRoot(t)
-	ns := newNetns(t)
-
-	err := nsexec.Do(ns, func() error {
-		veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "x0"}, PeerName: "x1"}
-		if err := netlink.LinkAdd(veth); err != nil {
-			return err
-		}
-		for _, n := range []string{"x0", "x1"} {
-			l, err := netlink.LinkByName(n)
-			if err != nil {
-				return err
-			}
-			if err := netlink.LinkSetUp(l); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatalf("create veth: %v", err)
-	}
+	ns := testenv.Netns(t, "dlm-")
+	testenv.Veth(t, ns, "x0", nil, ns, "x1", nil)
 
 	before0, err := LinkCounters(ns, "x0")
 	if err != nil {
