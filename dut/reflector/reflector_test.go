@@ -41,10 +41,10 @@ type testLab struct {
 func newLab(t *testing.T) *testLab {
 	t.Helper()
 	testenv.RequireRoot(t)
-	gen := testenv.Netns(t, "dl-rg-") // IPv6 off: the sink counts every frame
+	gen := testenv.Netns(t, "dlrg-") // IPv6 off: the sink counts every frame
 	sfx := strings.TrimPrefix(gen, "dl-rg-")
 	l := &testLab{
-		gen: gen, dut: testenv.Netns(t, "dl-rd-"),
+		gen: gen, dut: testenv.Netns(t, "dlrd-"),
 		g0: "rg0" + sfx, g1: "rg1" + sfx,
 		mac: map[string]net.HardwareAddr{
 			"g0": {0x02, 0xd1, 0, 0, 0xc, 0}, "g1": {0x02, 0xd1, 0, 0, 0xc, 1},

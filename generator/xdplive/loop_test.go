@@ -27,7 +27,7 @@ type loop struct {
 func newLoop(t testing.TB) loop {
 	t.Helper()
 	testenv.RequireRoot(t)
-	ns := testenv.Netns(t, "dl-xl-") // IPv6 off: the sink counts every frame
+	ns := testenv.Netns(t, "dlxl-") // IPv6 off: the sink counts every frame
 	suffix := strings.TrimPrefix(ns, "dl-xl-")
 	lp := loop{ns: ns, g0: "xg0" + suffix, g1: "xg1" + suffix}
 	testenv.Veth(t, lp.ns, lp.g0, macG0, lp.ns, lp.g1, macG1)
