@@ -3,6 +3,7 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net"
@@ -206,11 +207,18 @@ func runGen(cfg dpdk.GenConfig, out *lineWriter) (err error) {
 			rate += st.RatePPS
 		}
 	}
-	noCopy := cfg.NoCopy && len(cfg.Streams) == 1
+	mode := cfg.TemplateMode
+	if mode == "" { // NoCopy, the older name, is the default now
+		mode = dpdk.Prefilled
+	}
+	if mode == dpdk.Prefilled && len(cfg.Streams) != 1 {
+		mode = dpdk.Copy // a pool holds one template
+	}
 	workers := make([]dpdk.GenWorker, len(lcores))
 	for i := range workers {
 		w := dpdk.GenWorker{TxPort: txPort, RxPort: rxPort, TxQueue: uint16(i), RxQueue: uint16(i),
-			TX: cfg.TXPort != "", RX: cfg.RXPort != "", RatePPS: rate / float64(len(lcores)), NoCopy: noCopy}
+			TX: cfg.TXPort != "", RX: cfg.RXPort != "", RatePPS: rate / float64(len(lcores)),
+			Mode: mode, Burst: cfg.Burst}
 		if w.TX {
 			if w.Pool, err = s.pool(fmt.Sprintf("tx%d", i), uint(2*int(ring)+4096)); err != nil {
 				return err
@@ -221,7 +229,7 @@ func runGen(cfg dpdk.GenConfig, out *lineWriter) (err error) {
 	if err := dpdk.SetupGen(cfg.Streams, workers); err != nil {
 		return err
 	}
-	if noCopy {
+	if mode == dpdk.Prefilled {
 		for _, w := range workers {
 			if w.Pool != nil {
 				dpdk.FillPool(w.Pool)
@@ -320,7 +328,8 @@ func runGen(cfg dpdk.GenConfig, out *lineWriter) (err error) {
 		"rx_port":      cfg.RXPort,
 		"rx_all":       strconv.FormatUint(cf.RxPackets, 10),
 		"alloc_failed": strconv.FormatUint(cf.AllocFailed, 10),
-		"template":     map[bool]string{true: "prefilled", false: "copied"}[noCopy],
+		"template":     string(mode),
+		"tx_burst":     strconv.Itoa(cmp.Or(cfg.Burst, dpdk.DefaultTxBurst)),
 		"tsc_hz":       strconv.FormatUint(dpdk.TSCHz(), 10),
 	}
 	s.portInfo(final.Info)

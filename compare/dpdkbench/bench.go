@@ -225,11 +225,11 @@ func genCase(ctx context.Context, o Options, veth bool) (Row, error) {
 	}
 	row.OursMpps = mpps(st.TxPackets, st.Window)
 	args := []string{"--forward-mode=txonly", "--txonly-multi-flow", "--txpkts=" + strconv.Itoa(o.FrameSize-4),
-		"--nb-cores=1", "--total-num-mbufs=16384", "--burst=32",
+		"--nb-cores=1", "--total-num-mbufs=16384", "--burst=" + strconv.Itoa(dpdk.DefaultTxBurst),
 		"--eth-peer=0," + dst.String()}
 	row.PeerMpps, err = runTestpmd(ctx, o, netns, testpmdEAL(o, cores, vdev), args, 0)
-	row.Notes = fmt.Sprintf("%d-byte frames, TX burst %s vs 32; ours: %d flows (UDP source port), probe (stream, sequence, TSC time) + incremental UDP checksum written per frame, template mode %s; testpmd: --txonly-multi-flow (IP source per frame); measured lcore on core %d; ours counts tx_burst accepts, testpmd Tx-pps from port stats",
-		o.FrameSize, st.Info["tx_burst"], o.Flows, st.Info["template"], o.MeasuredCore)
+	row.Notes = fmt.Sprintf("%d-byte frames, TX burst %s, testpmd %d; ours: %d flows (UDP source port), probe (stream, sequence, TSC time) + incremental UDP checksum written per frame, template mode %s; testpmd: --txonly-multi-flow (IP source per frame); measured lcore on core %d; ours counts tx_burst accepts, testpmd Tx-pps from port stats",
+		o.FrameSize, st.Info["tx_burst"], dpdk.DefaultTxBurst, o.Flows, st.Info["template"], o.MeasuredCore)
 	return row, err
 }
 

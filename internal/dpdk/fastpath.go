@@ -18,16 +18,22 @@ static void dl_gen_set_stream(unsigned i, const void *tmpl, uint16_t len, uint16
 	s->sport_base = sport_base;
 	s->csum_off = csum_off;
 	s->flows = flows ? flows : 1;
+	if (csum_off)
+		s->csum_base = (uint16_t)~rte_be_to_cpu_16(*(const unaligned_uint16_t *)(s->tmpl + csum_off)) +
+			(uint16_t)~sport_base;
 }
 static void dl_gen_set_nstreams(unsigned n) { dl_nstreams = n; }
 static void dl_gen_set_worker(int i, uint16_t txp, uint16_t txq, uint16_t rxp, uint16_t rxq,
-	int tx_on, int rx_on, int no_copy, double rate, uint64_t max_pkts, struct rte_mempool *mp)
+	int tx_on, int rx_on, int mode, unsigned burst, double rate, uint64_t max_pkts, struct rte_mempool *mp)
 {
 	struct dl_gen_worker *w = &dl_gen[i];
+	unsigned s;
 	memset(w, 0, sizeof(*w));
 	w->tx_port = txp; w->tx_queue = txq; w->rx_port = rxp; w->rx_queue = rxq;
-	w->tx_on = tx_on; w->rx_on = rx_on; w->no_copy = no_copy;
+	w->tx_on = tx_on; w->rx_on = rx_on; w->mode = mode; w->burst = burst;
 	w->id = (uint8_t)i; w->rate_pps = rate; w->max_pkts = max_pkts; w->pool = mp;
+	for (s = 0; s < DL_MAX_STREAMS; s++)
+		w->ws[s].sid = (uint16_t)(s | (unsigned)i << 8);
 }
 static void dl_gen_run(int i) { dl_gen_loop(&dl_gen[i]); }
 static struct dl_counters *dl_gen_counters(int i) { return &dl_gen[i].c; }
@@ -59,7 +65,8 @@ const (
 	MaxWorkers  = C.DL_MAX_WORKERS
 	MaxStreams  = C.DL_MAX_STREAMS
 	MaxTemplate = C.DL_TMPL_MAX
-	Burst       = C.DL_BURST
+	Burst       = C.DL_BURST // RX and forwarding burst
+	MaxTxBurst  = C.DL_TX_BURST_MAX
 )
 
 // Counters are one worker's fast-path counters.
@@ -94,7 +101,11 @@ type GenWorker struct {
 	Pool             *Mempool // TX mbufs
 	RatePPS          float64  // this worker's rate; 0 = as fast as possible
 	MaxPackets       uint64   // stop sending after this many; 0 = no limit
-	NoCopy           bool     // the pool holds the template already (FillPool)
+	// Mode is how frames get their bytes (see TemplateMode); "" = Copy.
+	// Prefilled needs one stream and a pool filled with FillPool.
+	Mode TemplateMode
+	// Burst is the TX burst (default DefaultTxBurst, at most MaxTxBurst).
+	Burst int
 }
 
 // SetupGen loads the streams and workers into the C fast path. There is one
@@ -128,18 +139,32 @@ func SetupGen(streams []GenStream, workers []GenWorker) error {
 		if w.TX && w.Pool == nil {
 			return fmt.Errorf("worker %d: TX without a mempool", i)
 		}
+		mode, err := w.Mode.code()
+		if err != nil {
+			return fmt.Errorf("worker %d: %w", i, err)
+		}
+		if mode == C.DL_MODE_PREFILLED && len(streams) != 1 {
+			return fmt.Errorf("worker %d: template mode %s needs exactly one stream, not %d", i, Prefilled, len(streams))
+		}
+		burst := w.Burst
+		if burst == 0 {
+			burst = DefaultTxBurst
+		}
+		if burst < 1 || burst > MaxTxBurst {
+			return fmt.Errorf("worker %d: TX burst %d, want 1..%d", i, burst, MaxTxBurst)
+		}
 		var mp *C.struct_rte_mempool
 		if w.Pool != nil {
 			mp = w.Pool.p
 		}
 		C.dl_gen_set_worker(C.int(i), C.uint16_t(w.TxPort), C.uint16_t(w.TxQueue), C.uint16_t(w.RxPort), C.uint16_t(w.RxQueue),
-			cbool(w.TX), cbool(w.RX), cbool(w.NoCopy), C.double(w.RatePPS), C.uint64_t(w.MaxPackets), mp)
+			cbool(w.TX), cbool(w.RX), mode, C.uint(burst), C.double(w.RatePPS), C.uint64_t(w.MaxPackets), mp)
 	}
 	C.dl_set_stop(0, 0)
 	return nil
 }
 
-// FillPool writes stream 0's template into every mbuf of pool (for NoCopy).
+// FillPool writes stream 0's template into every mbuf of pool (for Prefilled).
 func FillPool(pool *Mempool) { C.dl_fill_pool(pool.p) }
 
 // LaunchGen starts generator worker i on lcore (a worker lcore, not the main one).
@@ -208,6 +233,16 @@ func RunFwd(i int) { C.dl_fwd_run(C.int(i)) }
 
 // FwdCounters reads forwarding worker i's counters.
 func FwdCounters(i int) Counters { return readCounters(C.dl_fwd_counters(C.int(i))) }
+
+func (m TemplateMode) code() (C.int, error) {
+	switch m {
+	case Prefilled:
+		return C.DL_MODE_PREFILLED, nil
+	case "", Copy:
+		return C.DL_MODE_COPY, nil
+	}
+	return 0, fmt.Errorf("template mode %q is not supported; supported modes are %v", string(m), TemplateModes)
+}
 
 func cbool(b bool) C.int {
 	if b {
