@@ -85,8 +85,11 @@ func (s *session) port(name string, nq uint16, ring uint16, rxPool *dpdk.Mempool
 	return p, nil
 }
 
-func (s *session) pool(name string, n uint) (*dpdk.Mempool, error) {
-	size := uint(8191)
+func (s *session) pool(name string, n uint) (*dpdk.Mempool, error) { return s.poolSized(name, n, 8191) }
+
+// poolSized makes a pool of at least n mbufs: floor, or 2^k-1 above it.
+func (s *session) poolSized(name string, n, floor uint) (*dpdk.Mempool, error) {
+	size := floor
 	for size < n {
 		size = size*2 + 1
 	}
@@ -208,18 +211,29 @@ func runGen(cfg dpdk.GenConfig, out *lineWriter) (err error) {
 		}
 	}
 	mode := cfg.TemplateMode
-	if mode == "" { // NoCopy, the older name, is the default now
+	if mode == "" { // NoCopy, the older name of Prefilled, is the default now
 		mode = dpdk.Prefilled
-	}
-	if mode == dpdk.Prefilled && len(cfg.Streams) != 1 {
-		mode = dpdk.Copy // a pool holds one template
 	}
 	workers := make([]dpdk.GenWorker, len(lcores))
 	for i := range workers {
 		w := dpdk.GenWorker{TxPort: txPort, RxPort: rxPort, TxQueue: uint16(i), RxQueue: uint16(i),
 			TX: cfg.TXPort != "", RX: cfg.RXPort != "", RatePPS: rate / float64(len(lcores)),
 			Mode: mode, Burst: cfg.Burst}
-		if w.TX {
+		if w.TX && mode == dpdk.Prefilled {
+			// A pool per stream, each holding its template; smaller pools
+			// when there are many.
+			n := uint(2*int(ring) + 4096)
+			if len(cfg.Streams) > 2 {
+				n = max(n/uint(len(cfg.Streams)), 2047)
+			}
+			for k := range cfg.Streams {
+				p, err := s.poolSized(fmt.Sprintf("tx%d_%d", i, k), n, 2047)
+				if err != nil {
+					return err
+				}
+				w.Pools = append(w.Pools, p)
+			}
+		} else if w.TX {
 			if w.Pool, err = s.pool(fmt.Sprintf("tx%d", i), uint(2*int(ring)+4096)); err != nil {
 				return err
 			}
@@ -229,11 +243,9 @@ func runGen(cfg dpdk.GenConfig, out *lineWriter) (err error) {
 	if err := dpdk.SetupGen(cfg.Streams, workers); err != nil {
 		return err
 	}
-	if mode == dpdk.Prefilled {
-		for _, w := range workers {
-			if w.Pool != nil {
-				dpdk.FillPool(w.Pool)
-			}
+	for _, w := range workers {
+		for k, p := range w.Pools {
+			dpdk.FillPool(p, k)
 		}
 	}
 

@@ -103,8 +103,8 @@ type GenConfig struct {
 	DurationMS int64   `json:"duration_ms,omitempty"` // 0 = until SIGINT/SIGTERM
 	DrainMS    int64   `json:"drain_ms,omitempty"`    // RX keeps going after TX stops; default 200
 	RingSize   int     `json:"ring_size,omitempty"`   // descriptors per queue; default 1024
-	// TemplateMode is how frames get their bytes (see TemplateMode); ""
-	// picks Prefilled for one stream, Copy for several.
+	// TemplateMode is how frames get their bytes (see TemplateMode); "" =
+	// Prefilled.
 	TemplateMode TemplateMode `json:"template_mode,omitempty"`
 	// NoCopy is the older name of TemplateMode Prefilled.
 	NoCopy bool `json:"no_copy,omitempty"`
@@ -123,15 +123,16 @@ type TemplateMode string
 
 // Template modes.
 const (
-	// Prefilled (dperf's approach) fills the TX pool with the template once
-	// (one stream: a pool holds one template) and takes mbufs with a raw
-	// mempool get, without a reset; per frame only data_off, the lengths,
-	// ol_flags and the varying fields are written. A recycled mbuf holds the
-	// template plus an earlier frame's varying fields, all rewritten. Assumes
-	// nothing else writes into the TX pool's mbufs (TX paths and the worker's
-	// receive path only read them).
+	// Prefilled (dperf's approach) gives every stream its own TX pool, filled
+	// with its template once, and takes mbufs with a raw mempool get, without
+	// a reset; per frame only data_off, the lengths, ol_flags and the varying
+	// fields are written. A recycled mbuf holds the template plus an earlier
+	// frame's varying fields, all rewritten. Assumes nothing else writes into
+	// the TX pools' mbufs (TX paths and the worker's receive path only read
+	// them).
 	Prefilled TemplateMode = "prefilled"
-	// Copy allocates a reset mbuf per frame and copies the whole template.
+	// Copy takes mbufs the same way from one pool and copies the whole
+	// template into every frame.
 	Copy TemplateMode = "copy"
 )
 

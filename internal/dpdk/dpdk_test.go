@@ -331,83 +331,125 @@ func TestNullTxAndForward(t *testing.T) {
 	t.Logf("forwarded %d frames from net_null0 to net_ring0 in 50 ms", c.TxPackets)
 }
 
+// streamTo is testStream(flows) with UDP destination port dport.
+func streamTo(flows int, dport uint16) GenStream {
+	st := testStream(flows)
+	f := st.Template
+	binary.BigEndian.PutUint16(f[40:], 0)
+	binary.BigEndian.PutUint16(f[36:], dport)
+	binary.BigEndian.PutUint16(f[40:], ^udpSum(f))
+	return st
+}
+
 // TestTemplateModes sends three rounds of frames through a net_ring pair in
-// each template mode from a small pool, so later rounds reuse mbufs that carry
-// earlier frames (Prefilled: the template plus stale varying fields), and
-// checks every received frame's bytes, source port, probe and checksum. The
-// rounds vary the flow count, so a field left stale would show.
+// each template mode, with one and with three streams, from small pools, so
+// later rounds reuse mbufs that carry earlier frames (Prefilled: the template
+// plus stale varying fields), and checks every received frame's bytes, source
+// port, probe and checksum. The rounds vary the flow count, so a field left
+// stale would show.
 func TestTemplateModes(t *testing.T) {
 	requireEAL(t)
 	for _, mode := range TemplateModes {
-		t.Run(string(mode), func(t *testing.T) {
-			a, b, err := RingPair("modes_" + string(mode))
-			if err != nil {
-				t.Fatal(err)
-			}
-			pool, err := NewPktmbufPool("modes_"+string(mode), 127, 0, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			rxPool := newPool(t, "modes_rx_"+string(mode))
-			setupPort(t, a, rxPool)
-			setupPort(t, b, rxPool)
-			const n = 100
-			for round, flows := range []int{4, 7, 3} {
-				st := testStream(flows)
-				if err := SetupGen([]GenStream{st}, []GenWorker{{TxPort: a, RxPort: b, TX: true, Pool: pool, MaxPackets: n, Mode: mode, Burst: 16}}); err != nil {
+		for _, nst := range []int{1, 3} {
+			name := fmt.Sprintf("%s_%d", mode, nst)
+			t.Run(name, func(t *testing.T) {
+				a, b, err := RingPair("m_" + name)
+				if err != nil {
 					t.Fatal(err)
 				}
-				if mode == Prefilled && round == 0 {
-					FillPool(pool)
+				// 100 frames a round (Prefilled: 34 per stream), sized so that
+				// rounds 2 and 3 recycle.
+				size := uint(127)
+				if mode == Prefilled && nst == 3 {
+					size = 47
 				}
-				if c := runGen(t, n, nil); c.TxPackets != n || c.TxBytes != n*60 || c.AllocFailed != 0 {
-					t.Fatalf("round %d: counters %+v, want %d packets sent", round, c, n)
-				}
-				rx := make([]*Mbuf, 32)
-				var got int
-				for got < n {
-					k := b.RxBurst(0, rx)
-					if k == 0 {
-						break
+				var pools []*Mempool
+				for k := 0; k < nst; k++ {
+					p, err := NewPktmbufPool(fmt.Sprintf("m_%s_%d", name, k), size, 0, 0)
+					if err != nil {
+						t.Fatal(err)
 					}
-					for _, m := range rx[:k] {
-						d := m.Data()
-						if len(d) != 60 {
-							t.Fatalf("round %d frame %d: %d bytes, want 60", round, got, len(d))
-						}
-						want := append([]byte(nil), st.Template...)
-						binary.BigEndian.PutUint16(want[34:], uint16(1000+got%flows))
-						binary.BigEndian.PutUint16(want[46:], 0) // stream 0, worker 0
-						binary.BigEndian.PutUint32(want[48:], uint32(got))
-						copy(want[40:42], d[40:42]) // checked by udpSum
-						copy(want[52:60], d[52:60]) // send time
-						if udpSum(d) != 0xffff {
-							t.Fatalf("round %d frame %d: bad UDP checksum %x", round, got, d[40:42])
-						}
-						if !bytes.Equal(d, want) {
-							t.Fatalf("round %d frame %d:\n got %x\nwant %x", round, got, d, want)
-						}
-						if ts := binary.BigEndian.Uint64(d[52:]); ts == 0 {
-							t.Fatalf("round %d frame %d: no send time", round, got)
-						}
-						got++
+					pools = append(pools, p)
+				}
+				rxPool := newPool(t, "m_rx_"+name)
+				setupPort(t, a, rxPool)
+				setupPort(t, b, rxPool)
+				const n = 100
+				for round, flows := range []int{4, 7, 3} {
+					var streams []GenStream
+					for k := 0; k < nst; k++ {
+						streams = append(streams, streamTo(flows, uint16(9+k)))
 					}
-					FreeBulk(rx[:k])
+					w := GenWorker{TxPort: a, RxPort: b, TX: true, Pool: pools[0], MaxPackets: n, Mode: mode, Burst: 16}
+					if mode == Prefilled {
+						w.Pool, w.Pools = nil, pools
+					}
+					if err := SetupGen(streams, []GenWorker{w}); err != nil {
+						t.Fatal(err)
+					}
+					if mode == Prefilled && round == 0 {
+						for k, p := range pools {
+							FillPool(p, k)
+						}
+					}
+					if c := runGen(t, n, nil); c.TxPackets != n || c.TxBytes != n*60 || c.AllocFailed != 0 {
+						t.Fatalf("round %d: counters %+v, want %d packets sent", round, c, n)
+					}
+					rx := make([]*Mbuf, 32)
+					var got int
+					for got < n {
+						k := b.RxBurst(0, rx)
+						if k == 0 {
+							break
+						}
+						for _, m := range rx[:k] {
+							d := m.Data()
+							if len(d) != 60 {
+								t.Fatalf("round %d frame %d: %d bytes, want 60", round, got, len(d))
+							}
+							s, j := got%nst, got/nst // stream, its frame
+							want := append([]byte(nil), streams[s].Template...)
+							binary.BigEndian.PutUint16(want[34:], uint16(1000+j%flows))
+							binary.BigEndian.PutUint16(want[46:], uint16(s)) // worker 0
+							binary.BigEndian.PutUint32(want[48:], uint32(j))
+							copy(want[40:42], d[40:42]) // checked by udpSum
+							copy(want[52:60], d[52:60]) // send time
+							if udpSum(d) != 0xffff {
+								t.Fatalf("round %d frame %d: bad UDP checksum %x", round, got, d[40:42])
+							}
+							if !bytes.Equal(d, want) {
+								t.Fatalf("round %d frame %d:\n got %x\nwant %x", round, got, d, want)
+							}
+							if ts := binary.BigEndian.Uint64(d[52:]); ts == 0 {
+								t.Fatalf("round %d frame %d: no send time", round, got)
+							}
+							got++
+						}
+						FreeBulk(rx[:k])
+					}
+					if got != n {
+						t.Fatalf("round %d: received %d frames, want %d", round, got, n)
+					}
 				}
-				if got != n {
-					t.Fatalf("round %d: received %d frames, want %d", round, got, n)
+				used := pools
+				if mode == Copy {
+					used = pools[:1]
 				}
-			}
-			if avail := pool.Avail(); avail != 127 {
-				t.Errorf("pool holds %d mbufs after the rounds, want 127", avail)
-			}
-			pool.Free()
-		})
+				for k, p := range used {
+					if avail := p.Avail(); avail != size {
+						t.Errorf("pool %d holds %d mbufs after the rounds, want %d", k, avail, size)
+					}
+				}
+				for _, p := range pools {
+					p.Free()
+				}
+			})
+		}
 	}
 	pool := newPool(t, "modes_err")
 	two := []GenStream{testStream(1), testStream(2)}
 	if err := SetupGen(two, []GenWorker{{TX: true, Pool: pool, Mode: Prefilled}}); err == nil {
-		t.Error("Prefilled with two streams: no error")
+		t.Error("Prefilled with two streams and one pool: no error")
 	}
 	if err := SetupGen(two[:1], []GenWorker{{TX: true, Pool: pool, Mode: "bogus"}}); err == nil {
 		t.Error("unknown template mode: no error")

@@ -35,6 +35,7 @@ static void dl_gen_set_worker(int i, uint16_t txp, uint16_t txq, uint16_t rxp, u
 	for (s = 0; s < DL_MAX_STREAMS; s++)
 		w->ws[s].sid = (uint16_t)(s | (unsigned)i << 8);
 }
+static void dl_gen_set_spool(int i, unsigned k, struct rte_mempool *mp) { dl_gen[i].spool[k] = mp; }
 static void dl_gen_run(int i) { dl_gen_loop(&dl_gen[i]); }
 static struct dl_counters *dl_gen_counters(int i) { return &dl_gen[i].c; }
 static uint64_t *dl_gen_hist(int i) { return dl_gen[i].hist; }
@@ -98,11 +99,13 @@ type GenWorker struct {
 	TxPort, RxPort   Port
 	TxQueue, RxQueue uint16
 	TX, RX           bool
-	Pool             *Mempool // TX mbufs
-	RatePPS          float64  // this worker's rate; 0 = as fast as possible
-	MaxPackets       uint64   // stop sending after this many; 0 = no limit
+	Pool             *Mempool // TX mbufs (Copy)
+	// Pools are Prefilled's pools, one per stream, each filled with
+	// FillPool(pool, stream); with one stream Pool (filled) will do.
+	Pools      []*Mempool
+	RatePPS    float64 // this worker's rate; 0 = as fast as possible
+	MaxPackets uint64  // stop sending after this many; 0 = no limit
 	// Mode is how frames get their bytes (see TemplateMode); "" = Copy.
-	// Prefilled needs one stream and a pool filled with FillPool.
 	Mode TemplateMode
 	// Burst is the TX burst (default DefaultTxBurst, at most MaxTxBurst).
 	Burst int
@@ -136,15 +139,21 @@ func SetupGen(streams []GenStream, workers []GenWorker) error {
 	}
 	C.dl_gen_set_nstreams(C.uint(len(streams)))
 	for i, w := range workers {
-		if w.TX && w.Pool == nil {
+		if w.TX && w.Pool == nil && len(w.Pools) == 0 {
 			return fmt.Errorf("worker %d: TX without a mempool", i)
 		}
 		mode, err := w.Mode.code()
 		if err != nil {
 			return fmt.Errorf("worker %d: %w", i, err)
 		}
-		if mode == C.DL_MODE_PREFILLED && len(streams) != 1 {
-			return fmt.Errorf("worker %d: template mode %s needs exactly one stream, not %d", i, Prefilled, len(streams))
+		pools := w.Pools
+		if mode == C.DL_MODE_PREFILLED && w.TX {
+			if len(pools) == 0 && len(streams) == 1 && w.Pool != nil {
+				pools = []*Mempool{w.Pool}
+			}
+			if len(pools) != len(streams) {
+				return fmt.Errorf("worker %d: template mode %s needs a pool per stream: %d pools for %d streams", i, Prefilled, len(pools), len(streams))
+			}
 		}
 		burst := w.Burst
 		if burst == 0 {
@@ -159,13 +168,22 @@ func SetupGen(streams []GenStream, workers []GenWorker) error {
 		}
 		C.dl_gen_set_worker(C.int(i), C.uint16_t(w.TxPort), C.uint16_t(w.TxQueue), C.uint16_t(w.RxPort), C.uint16_t(w.RxQueue),
 			cbool(w.TX), cbool(w.RX), mode, C.uint(burst), C.double(w.RatePPS), C.uint64_t(w.MaxPackets), mp)
+		if mode == C.DL_MODE_PREFILLED {
+			for k, p := range pools {
+				if p == nil {
+					return fmt.Errorf("worker %d: no pool for stream %d", i, k)
+				}
+				C.dl_gen_set_spool(C.int(i), C.uint(k), p.p)
+			}
+		}
 	}
 	C.dl_set_stop(0, 0)
 	return nil
 }
 
-// FillPool writes stream 0's template into every mbuf of pool (for Prefilled).
-func FillPool(pool *Mempool) { C.dl_fill_pool(pool.p) }
+// FillPool writes the template of stream (as loaded by SetupGen) into every
+// mbuf of pool, for Prefilled. Call it after SetupGen, before launching.
+func FillPool(pool *Mempool, stream int) { C.dl_fill_pool(pool.p, C.uint(stream)) }
 
 // LaunchGen starts generator worker i on lcore (a worker lcore, not the main one).
 func LaunchGen(i int, lcore uint) error {

@@ -17,7 +17,7 @@
 #include <rte_ether.h>
 #include <rte_memcpy.h>
 
-#define DL_BURST 32 /* RX and forwarding burst; default TX burst */
+#define DL_BURST 32 /* RX and forwarding burst */
 #define DL_TX_BURST_MAX 128
 #define DL_MAX_WORKERS 64
 #define DL_MAX_STREAMS 16
@@ -63,8 +63,8 @@ struct dl_counters {
  * How a TX frame gets its bytes (GenConfig.TemplateMode):
  * COPY: the whole template is copied into every frame, then the varying
  *   fields written. Any number of streams.
- * PREFILLED: the pool was filled with stream 0's template once (one stream
- *   only, dl_fill_pool); only the varying fields are written. A recycled mbuf
+ * PREFILLED: each stream has its own pool, filled with its template once
+ *   (dl_fill_pool); only the varying fields are written. A recycled mbuf
  *   holds the template plus an earlier frame's varying fields, all of which
  *   are rewritten. Assumes nothing else writes into the pool's mbufs (TX paths
  *   and this worker's receive path only read them).
@@ -94,7 +94,8 @@ struct dl_gen_worker {
 	uint8_t id;
 	double rate_pps; /* 0 = as fast as possible */
 	uint64_t max_pkts; /* 0 = unlimited */
-	struct rte_mempool *pool;
+	struct rte_mempool *pool; /* COPY */
+	struct rte_mempool *spool[DL_MAX_STREAMS]; /* PREFILLED: one per stream, holding its template */
 	struct dl_counters c __rte_cache_aligned;
 	struct dl_wstream ws[DL_MAX_STREAMS] __rte_cache_aligned;
 	uint64_t hist[DL_HIST_BUCKETS] __rte_cache_aligned;
@@ -247,35 +248,68 @@ static __rte_always_inline unsigned dl_gen_fill(struct dl_gen_worker *w, struct 
 	ts_sum = dl_csum_add32(ts_sum, (uint32_t)(ts_ns >> 32));
 	ts_sum = dl_csum_add32(ts_sum, (uint32_t)ts_ns);
 	switch (w->mode) {
-	case DL_MODE_PREFILLED: {
-		/* one stream; its fields in locals, stored back after the burst */
-		const struct dl_stream *st = &dl_streams[0];
-		struct dl_wstream *ws = &w->ws[0];
-		const uint16_t len = st->len, sport_off = st->sport_off, probe_off = st->probe_off;
-		const uint16_t csum_off = st->csum_off, sport_base = st->sport_base, sid = ws->sid;
-		const uint32_t flows = st->flows, csum_base = st->csum_base;
-		uint32_t f = ws->flow, seq = ws->seq;
+	case DL_MODE_PREFILLED:
+		if (ns == 1) {
+			/* one stream: its fields in locals, stored back after the burst */
+			const struct dl_stream *st = &dl_streams[0];
+			struct dl_wstream *ws = &w->ws[0];
+			const uint16_t len = st->len, sport_off = st->sport_off, probe_off = st->probe_off;
+			const uint16_t csum_off = st->csum_off, sport_base = st->sport_base, sid = ws->sid;
+			const uint32_t flows = st->flows, csum_base = st->csum_base;
+			uint32_t f = ws->flow, seq = ws->seq;
 
-		if (rte_mempool_get_bulk(w->pool, (void **)pkts, n) != 0) {
-			w->c.alloc_fail++;
-			return 0;
-		}
-		for (i = 0; i < n; i++) {
-			struct rte_mbuf *m = pkts[i];
+			if (rte_mempool_get_bulk(w->spool[0], (void **)pkts, n) != 0) {
+				w->c.alloc_fail++;
+				return 0;
+			}
+			for (i = 0; i < n; i++) {
+				struct rte_mbuf *m = pkts[i];
 
-			m->data_off = RTE_PKTMBUF_HEADROOM;
-			m->data_len = len;
-			m->pkt_len = len;
-			m->ol_flags = 0;
-			dl_write(rte_pktmbuf_mtod(m, uint8_t *), sport_off, probe_off, csum_off, csum_base,
-				 (uint16_t)(sport_base + f), sid, seq++, ts_be, ts_sum);
-			f = f + 1 == flows ? 0 : f + 1;
+				m->data_off = RTE_PKTMBUF_HEADROOM;
+				m->data_len = len;
+				m->pkt_len = len;
+				m->ol_flags = 0;
+				dl_write(rte_pktmbuf_mtod(m, uint8_t *), sport_off, probe_off, csum_off, csum_base,
+					 (uint16_t)(sport_base + f), sid, seq++, ts_be, ts_sum);
+				f = f + 1 == flows ? 0 : f + 1;
+			}
+			ws->flow = f;
+			ws->seq = seq;
+			b = (uint64_t)len * n;
+		} else {
+			/* several: each stream's share of the burst from its own pool */
+			struct rte_mbuf *got[DL_MAX_STREAMS][DL_TX_BURST_MAX / 2 + 1];
+			unsigned cnt[DL_MAX_STREAMS], used[DL_MAX_STREAMS], k;
+
+			for (k = 0; k < ns; k++) {
+				/* stream (s + j) % ns comes at burst positions j, j + ns, ... */
+				unsigned j = (k + ns - s) % ns;
+				cnt[k] = j < n ? (n - j + ns - 1) / ns : 0;
+				used[k] = 0;
+				if (cnt[k] && rte_mempool_get_bulk(w->spool[k], (void **)got[k], cnt[k]) != 0) {
+					while (k-- > 0)
+						if (cnt[k])
+							rte_mempool_put_bulk(w->spool[k], (void **)got[k], cnt[k]);
+					w->c.alloc_fail++;
+					return 0;
+				}
+			}
+			for (i = 0; i < n; i++) {
+				const struct dl_stream *st = &dl_streams[s];
+				struct rte_mbuf *m = got[s][used[s]++];
+
+				m->data_off = RTE_PKTMBUF_HEADROOM;
+				m->data_len = st->len;
+				m->pkt_len = st->len;
+				m->ol_flags = 0;
+				dl_write_fields(rte_pktmbuf_mtod(m, uint8_t *), st, &w->ws[s], ts_be, ts_sum);
+				b += st->len;
+				pkts[i] = m;
+				if (++s == ns)
+					s = 0;
+			}
 		}
-		ws->flow = f;
-		ws->seq = seq;
-		b = (uint64_t)len * n;
 		break;
-	}
 	default:
 		if (rte_mempool_get_bulk(w->pool, (void **)pkts, n) != 0) {
 			w->c.alloc_fail++;
@@ -401,11 +435,15 @@ static int dl_fwd_launch(int i, unsigned lcore) { return rte_eal_remote_launch(d
 static void dl_set_stop(int tx, int rx) { dl_stop_tx = tx; dl_stop_rx = rx; }
 static void dl_set_win_start(void) { dl_win_start_ns = dl_tsc_ns(rte_rdtsc(), rte_get_tsc_hz()); }
 
-/* Fill every mbuf of a pool with stream 0's template (PREFILLED mode). */
+/* Fill every mbuf of a pool with a stream's template (PREFILLED mode). */
 static void dl_fill_one(struct rte_mempool *mp, void *opaque, void *obj, unsigned idx)
 {
 	struct rte_mbuf *m = obj;
-	(void)mp; (void)opaque; (void)idx;
-	rte_memcpy((uint8_t *)m->buf_addr + RTE_PKTMBUF_HEADROOM, dl_streams[0].tmpl, dl_streams[0].len);
+	const struct dl_stream *st = opaque;
+	(void)mp; (void)idx;
+	rte_memcpy((uint8_t *)m->buf_addr + RTE_PKTMBUF_HEADROOM, st->tmpl, st->len);
 }
-static void dl_fill_pool(struct rte_mempool *mp) { rte_mempool_obj_iter(mp, dl_fill_one, NULL); }
+static void dl_fill_pool(struct rte_mempool *mp, unsigned stream)
+{
+	rte_mempool_obj_iter(mp, dl_fill_one, &dl_streams[stream]);
+}
