@@ -115,9 +115,13 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	link := "veth"
+	if d.in.Peer == nil {
+		link = "host"
+	}
 	res.Manifest.Ports = map[string]string{
 		"gen_tx": gen.tx.Name, "gen_rx": gen.rx.Name, "dut_in": d.in.Name, "dut_out": d.out.Name,
-		"link": "veth",
+		"link": link, "engine": o.Engine.Name(),
 	}
 	if slices.Contains(o.Datapaths, "dpdk") {
 		res.Manifest.Notes = append(res.Manifest.Notes, "dpdk on veth runs on af_xdp in copy mode: the kernel's NAPI for the DUT's ports shares the DUT core with the busy-polling lcore, so under overload the two compete; physical ports with vfio-pci avoid that")
