@@ -19,6 +19,7 @@ import (
 // 1 s; DUTLAB_BENCH_ROUNDS the rounds, default 1) and checks that both sides
 // moved packets in every case. No timing assertions: figures go to the log.
 func TestRun(t *testing.T) {
+	testenv.SerializeMeasurement(t) // busy-polls both cores
 	testenv.RequireRoot(t)
 	if _, err := exec.LookPath("dpdk-testpmd"); err != nil {
 		testenv.SkipOrFail(t, "dpdk-testpmd not installed (apt-get install dpdk-dev)")

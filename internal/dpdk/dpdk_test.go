@@ -10,6 +10,8 @@ import (
 	"runtime"
 	"testing"
 	"time"
+
+	"github.com/dutlab/dutlab/internal/testenv"
 )
 
 // The EAL is initialised once per test binary, on the main thread.
@@ -18,6 +20,12 @@ func init() { runtime.LockOSThread() }
 var ealErr error
 
 func TestMain(m *testing.M) {
+	// The tests busy-poll core 1: none of them may share it with a measurement.
+	unlock, err := testenv.LockMeasurement()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 	opts := EALOptions{
 		Lcores:     []int{0, 1},
 		FilePrefix: FilePrefix("test"),
@@ -35,6 +43,7 @@ func TestMain(m *testing.M) {
 	if err := RemoveRuntime(opts.FilePrefix); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 	}
+	unlock()
 	os.Exit(code)
 }
 

@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"os"
 	"syscall"
 	"testing"
@@ -55,18 +56,28 @@ func UniqueName(prefix string) string {
 }
 
 // SerializeMeasurement holds a machine-wide lock until the test ends. Tests
-// that pin cores and assert on rates take it, so that `go test ./...`, which
-// runs packages in parallel, never runs two measurements at once. Other tests
-// run in parallel freely.
+// that pin cores and assert on rates, or busy-poll a core, take it, so that
+// `go test ./...`, which runs packages in parallel, never runs two of them at
+// once. Other tests run in parallel freely.
 func SerializeMeasurement(t testing.TB) {
 	t.Helper()
+	unlock, err := LockMeasurement()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(unlock)
+}
+
+// LockMeasurement takes the lock SerializeMeasurement holds, for a TestMain
+// whose whole binary busy-polls; the returned func drops it.
+func LockMeasurement() (unlock func(), err error) {
 	f, err := os.OpenFile(os.TempDir()+"/dutlab-measure.lock", os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
-		t.Fatalf("open measurement lock: %v", err)
+		return nil, fmt.Errorf("open measurement lock: %w", err)
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
 		f.Close()
-		t.Fatalf("take measurement lock: %v", err)
+		return nil, fmt.Errorf("take measurement lock: %w", err)
 	}
-	t.Cleanup(func() { f.Close() }) // closing drops the lock
+	return func() { f.Close() }, nil // closing drops the lock
 }
