@@ -255,11 +255,10 @@ int xdp_sink(struct xdp_md *ctx)
 		return XDP_DROP;
 	c->rx_packets++;
 	c->rx_bytes += data_end - data;
-	now = bpf_ktime_get_ns();
 
 	if (capture_frames && capture_taken < capture_frames) {
 		if (__sync_fetch_and_add(&capture_taken, 1) < capture_frames &&
-		    capture_frame(ctx, &sink_capture, now) < 0)
+		    capture_frame(ctx, &sink_capture, bpf_ktime_get_ns()) < 0)
 			c->capture_lost++;
 		/* The helper may have moved the packet pointers' verifier state. */
 		data = (void *)(long)ctx->data;
@@ -276,6 +275,10 @@ int xdp_sink(struct xdp_md *ctx)
 	id = bpf_ntohs(*(__u16 *)(p + PROBE_STREAM_OFF));
 	if (id >= MAX_PROBE_STREAMS || !(latency_streams & (1ULL << id)))
 		return XDP_DROP;
+	/* Read the clock only for probes: in a VM it is a paravirtual clock
+	 * read that costs as much as the rest of this program (measured: 6% of
+	 * the DUT core at 2.4 Mpps when every frame read it). */
+	now = bpf_ktime_get_ns();
 	seq = bpf_ntohl(*(__u32 *)(p + PROBE_SEQ_OFF));
 	ts = bpf_be64_to_cpu(*(__u64 *)(p + PROBE_TS_OFF));
 
