@@ -87,6 +87,16 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 	res := &Result{Schema: SchemaVersion, Manifest: manifest(o)}
+	if o.Spec.Purpose == topologies.PurposeSelfCheck {
+		// No DUT: the generator alone over its loop, at the asked rate.
+		fmt.Fprintf(o.Log, "generator %s alone over the loop of %s, %s\n", o.Engine.Name(), o.Spec.Source, o.Duration)
+		row, err := runLoop(ctx, o, o.Spec)
+		if err != nil {
+			return nil, err
+		}
+		res.Results = append(res.Results, row)
+		return res, nil
+	}
 	var ceiling float64 // pps the generator reached on its own loop
 	if o.SelfCheck {
 		fmt.Fprintf(o.Log, "self-check: generator %s over a direct loop, %s\n", o.Engine.Name(), o.Duration)
@@ -325,19 +335,7 @@ func measureOne(ctx context.Context, o Options, env *lab.Env, g genNode, d dutNo
 	if w.cpu1 == nil {
 		return row, fmt.Errorf("generator %s did not report its measurement window", o.Engine.Name())
 	}
-	row.EngineInfo = st.Info
-	row.Latency = st.Latency
-	row.WindowSec = st.Window.Seconds()
-	row.TxPackets, row.RxPackets = st.TxPackets, st.RxPackets
-	if s := st.Window.Seconds(); s > 0 {
-		row.OfferedMpps = float64(st.TxPackets) / s / 1e6
-		row.RxMpps = float64(st.RxPackets) / s / 1e6
-		wire := float64(o.FrameSize+20) * 8
-		row.OfferedGbps = row.OfferedMpps * wire / 1e3
-		row.RxGbps = row.RxMpps * wire / 1e3
-	}
-	row.LossPct = lossPct(st.TxPackets, st.RxPackets)
-	row.RxIfacePackets = w.rx1.RxPackets - w.rx0.RxPackets
+	row.fill(st, w)
 	row.DUTCPU = w.cpu(d.node.Cores)
 	row.GenCPU = w.cpu(g.node.Cores)
 	row.DUT = DUTCounters{Rx: dutAtEnd.RxPackets - before.RxPackets, Tx: dutAtEnd.TxPackets - before.TxPackets, Drop: dutAtEnd.DropPackets - before.DropPackets}
@@ -347,6 +345,23 @@ func measureOne(ctx context.Context, o Options, env *lab.Env, g genNode, d dutNo
 	}
 	row.Cores = coreMap(g, d, name, o.Engine.Name(), napi)
 	return row, nil
+}
+
+// fill sets the rows's rates from what the engine and the window measured.
+func (row *Row) fill(st generator.Stats, w *window) {
+	row.EngineInfo = st.Info
+	row.Latency = st.Latency
+	row.WindowSec = st.Window.Seconds()
+	row.TxPackets, row.RxPackets = st.TxPackets, st.RxPackets
+	if s := st.Window.Seconds(); s > 0 {
+		row.OfferedMpps = float64(st.TxPackets) / s / 1e6
+		row.RxMpps = float64(st.RxPackets) / s / 1e6
+		wire := float64(row.FrameSize+20) * 8
+		row.OfferedGbps = row.OfferedMpps * wire / 1e3
+		row.RxGbps = row.RxMpps * wire / 1e3
+	}
+	row.LossPct = lossPct(st.TxPackets, st.RxPackets)
+	row.RxIfacePackets = w.rx1.RxPackets - w.rx0.RxPackets
 }
 
 func coreMap(g genNode, d dutNode, datapath, engine string, napi []lab.NAPIEntry) map[string]string {

@@ -63,3 +63,28 @@ func TestCompareVethBasic(t *testing.T) {
 		require.ErrorIs(t, err, os.ErrNotExist, "namespace %s left behind", n.Netns)
 	}
 }
+
+// TestLoopTopology runs a topology without a DUT: the generator alone.
+func TestLoopTopology(t *testing.T) {
+	testenv.RequireRoot(t)
+	testenv.SerializeMeasurement(t)
+	base, err := topologies.Builtin("veth-loop")
+	require.NoError(t, err)
+	spec := base.Renamed(testenv.UniqueName("l"))
+	res, err := Run(context.Background(), Options{
+		Spec: spec, Engine: xdplive.New(), RatePPS: 20e3, ProbeRatePPS: 1000,
+		Warmup: 200 * time.Millisecond, Duration: 500 * time.Millisecond,
+	})
+	require.NoError(t, err)
+	require.Len(t, res.Results, 1)
+	r := res.Results[0]
+	require.Equal(t, LoopDatapath, r.Datapath)
+	require.Greater(t, r.TxPackets, uint64(0))
+	require.Equal(t, r.TxPackets, r.RxPackets, "nothing is lost on a direct loop at 21 kpps")
+	require.Equal(t, r.RxPackets, r.RxIfacePackets)
+	require.NotNil(t, r.Latency)
+	require.Zero(t, r.Latency.Lost)
+	for _, n := range spec.Nodes {
+		require.NoFileExists(t, "/run/netns/"+n.Netns)
+	}
+}

@@ -57,43 +57,60 @@ func loopSpec(spec *topologies.Spec) (*topologies.Spec, error) {
 	}, nil
 }
 
-// selfCheck measures the generator's ceiling for o's workload.
+// selfCheck measures the generator's ceiling for o's workload: the bulk
+// stream flat out, whatever rate or profile the DUT runs get.
 func selfCheck(ctx context.Context, o Options) (*SelfCheck, error) {
 	spec, err := loopSpec(o.Spec)
 	if err != nil {
 		return nil, err
 	}
-	sc := &SelfCheck{Topology: spec.Source}
-	env, err := lab.Up(ctx, spec)
+	o.RatePPS, o.Profile = 0, nil
+	row, err := runLoop(ctx, o, spec)
 	if err != nil {
 		return nil, err
 	}
+	return &SelfCheck{Topology: spec.Source, OfferedMpps: row.OfferedMpps, RxMpps: row.RxMpps, LossPct: row.LossPct, GenCPU: row.GenCPU}, nil
+}
+
+// LoopDatapath names the row of a run without a DUT.
+const LoopDatapath = "loop"
+
+// runLoop brings up spec, a generator whose TX port is wired to its RX port,
+// and runs o's workload over it.
+func runLoop(ctx context.Context, o Options, spec *topologies.Spec) (Row, error) {
+	row := Row{Datapath: LoopDatapath, Engine: o.Engine.Name(), FrameSize: o.FrameSize, Flows: o.Flows}
+	env, err := lab.Up(ctx, spec)
+	if err != nil {
+		return row, err
+	}
 	defer env.Down()
-	g := env.Nodes[0]
+	g := env.FirstOfKind(topologies.KindGenerator)
 	gn := genNode{node: g, tx: g.ByRole(topologies.RoleTX), rx: g.ByRole(topologies.RoleRX)}
-	// The ceiling is the bulk stream flat out, whatever rate or profile the
-	// DUT runs get; straight into the RX port, whose MAC stands in for a DUT's.
-	o.RatePPS, o.Profile = 0, nil
+	if gn.tx == nil || gn.rx == nil || gn.tx.Peer != gn.rx {
+		return row, fmt.Errorf("%s: a loop needs the generator's tx port wired to its rx port", spec.Source)
+	}
+	// Straight into the RX port, whose MAC stands in for a DUT's.
 	job, err := genJob(o, gn, dutNode{in: gn.rx}, 0)
 	if err != nil {
-		return nil, err
+		return row, err
 	}
 	w := &window{netns: g.Netns, rx: gn.rx.Name}
 	job.Window = w.edge
+	job.Progress = progressPrinter(o, LoopDatapath)
 	st, err := o.Engine.Run(ctx, job)
 	if err != nil {
-		return nil, fmt.Errorf("generator %s on the self-check loop: %w", o.Engine.Name(), err)
+		return row, fmt.Errorf("generator %s on the loop: %w", o.Engine.Name(), err)
 	}
 	if w.err != nil {
-		return nil, w.err
+		return row, w.err
 	}
-	if s := st.Window.Seconds(); s > 0 {
-		sc.OfferedMpps = float64(st.TxPackets) / s / 1e6
-		sc.RxMpps = float64(st.RxPackets) / s / 1e6
+	row.fill(st, w)
+	row.GenCPU = w.cpu(g.Cores)
+	row.Cores = map[string]string{}
+	for _, c := range g.Cores {
+		row.Cores[fmt.Sprint(c)] = "generator " + o.Engine.Name() + " tx, rx " + gn.rx.Name + " (softirq)"
 	}
-	sc.LossPct = lossPct(st.TxPackets, st.RxPackets)
-	sc.GenCPU = w.cpu(g.Cores)
-	return sc, nil
+	return row, nil
 }
 
 func lossPct(tx, rx uint64) float64 {
