@@ -21,6 +21,14 @@ import (
 
 const defaultRing = 1024
 
+// ringSize is the configured descriptor ring size, or defaultRing.
+func ringSize(configured int) uint16 {
+	if configured > 0 {
+		return uint16(configured)
+	}
+	return defaultRing
+}
+
 // session is a started EAL with its ports; close undoes everything.
 type session struct {
 	prefix string
@@ -180,11 +188,7 @@ func runGen(cfg dpdk.GenConfig, out *lineWriter) (err error) {
 	defer func() { err = errors.Join(err, s.close()) }()
 
 	lcores := workerLcores()
-	nq := uint16(len(lcores))
-	ring := uint16(defaultRing)
-	if cfg.RingSize > 0 {
-		ring = uint16(cfg.RingSize)
-	}
+	nq, ring := uint16(len(lcores)), ringSize(cfg.RingSize)
 	rxPool, err := s.pool("rx", uint(4*int(ring)*len(lcores)))
 	if err != nil {
 		return err
@@ -362,11 +366,7 @@ func runFwd(cfg dpdk.FwdConfig, out *lineWriter) (err error) {
 	defer func() { err = errors.Join(err, s.close()) }()
 
 	lcores := workerLcores()
-	nq := uint16(len(lcores))
-	ring := uint16(defaultRing)
-	if cfg.RingSize > 0 {
-		ring = uint16(cfg.RingSize)
-	}
+	nq, ring := uint16(len(lcores)), ringSize(cfg.RingSize)
 	pool, err := s.pool("fwd", uint(6*int(ring)*len(lcores)))
 	if err != nil {
 		return err
