@@ -22,6 +22,7 @@ import (
 	"github.com/dutlab/dutlab/generator/xdplive"
 	"github.com/dutlab/dutlab/internal/dpdk"
 	"github.com/dutlab/dutlab/internal/lab"
+	"github.com/dutlab/dutlab/internal/rcu"
 	"github.com/dutlab/dutlab/topologies"
 )
 
@@ -207,7 +208,7 @@ func cmdDown(args []string) error {
 	}
 	if args[0] == "--all" || args[0] == "-all" {
 		// DPDK leftovers (runtime dirs, hugepage files) of dead workers go too.
-		return errors.Join(lab.DownAll(), dpdk.Cleanup())
+		return errors.Join(lab.DownAll(), dpdk.Cleanup(), rcu.Restore())
 	}
 	name := args[0]
 	if strings.ContainsRune(name, '/') || strings.HasSuffix(name, ".yaml") || strings.HasSuffix(name, ".yml") {
