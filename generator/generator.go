@@ -20,15 +20,29 @@ type Port struct {
 	Addr    netip.Addr
 }
 
-// Stream is one flow set: a UDP template whose varying fields the engine rewrites.
+// Stream is one flow set: a template whose varying fields the engine
+// rewrites (see Compile). The zero values of the variation fields give one
+// UDP flow.
 type Stream struct {
-	Name      string
-	SrcMAC    net.HardwareAddr
-	DstMAC    net.HardwareAddr // the DUT's In port
-	Src, Dst  netip.Addr
-	SrcPort   uint16
-	DstPort   uint16
-	Flows     int     // distinct flows; the source port varies over [SrcPort, SrcPort+Flows)
+	Name     string
+	Proto    string // ProtoUDP (the default), ProtoTCPSYN, ProtoTCPACK or ProtoICMPEcho
+	VLAN     uint16 // 802.1Q VLAN id, 0 for untagged
+	SrcMAC   net.HardwareAddr
+	DstMAC   net.HardwareAddr // the DUT's In port
+	Src, Dst netip.Addr       // first addresses
+	SrcPort  uint16           // first source port (the ICMP echo identifier)
+	DstPort  uint16
+	Flows    int // source ports: they vary over [SrcPort, SrcPort+Flows)
+	SrcIPs   int // source addresses Src, Src+1, ...; 0 or 1 for one
+	DstIPs   int // destination addresses
+	DstPorts int // destination ports
+	// SrcRandom and DstRandom draw that side's addresses and ports at
+	// random for every frame instead of stepping through them.
+	SrcRandom, DstRandom bool
+	// Weight is the stream's share of an engine's turn when it is sent
+	// flat out (RatePPS 0), relative to the other flat-out streams; 0
+	// counts as 1. IMIX streams use it to keep their mix without a rate.
+	Weight    int
 	FrameSize int     // Ethernet frame size including the 4-byte FCS (64..1518)
 	RatePPS   float64 // 0 means as fast as the engine can
 	// Latency marks a probe stream: frames of this stream carry a probe and
