@@ -137,9 +137,9 @@ func (e *Engine) Run(ctx context.Context, job generator.Job) (st generator.Stats
 		if len(js.Frames) > 0 {
 			snd, err = loadReplay(js.Frames, i, &txCap)
 		} else {
-			var t generator.Template
-			if t, err = generator.BuildUDP(js); err == nil {
-				snd, err = loadSender(t, i, js.Flows, &txCap)
+			var p generator.Program
+			if p, err = generator.Compile(js); err == nil {
+				snd, err = loadSender(p, i, &txCap)
 			}
 		}
 		if err != nil {

@@ -20,6 +20,19 @@ type genGenCounters struct {
 	CaptureLost uint64
 }
 
+type genGenField struct {
+	_      structs.HostLayout
+	Stride uint64
+	Base   uint32
+	Count  uint32
+	Off    uint16
+	Width  uint16
+	Random uint8
+	InL3   uint8
+	InL4   uint8
+	Pad    uint8
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
@@ -30,12 +43,19 @@ const (
 	genProgXdpGen         = "xdp_gen"
 	genVarCaptureDone     = "capture_done"
 	genVarCaptureFrames   = "capture_frames"
-	genVarFlows           = "flows"
-	genVarIpv6            = "ipv6"
+	genVarCopyLen         = "copy_len"
+	genVarFields          = "fields"
+	genVarL3CsumOff       = "l3_csum_off"
+	genVarL3Sum           = "l3_sum"
+	genVarL4CsumOff       = "l4_csum_off"
+	genVarL4Sum           = "l4_sum"
 	genVarNextSeq         = "next_seq"
+	genVarNfields         = "nfields"
+	genVarProbeOff        = "probe_off"
 	genVarReplay          = "replay"
 	genVarStreamId        = "stream_id"
 	genVarTmpl            = "tmpl"
+	genVarUdpCsum         = "udp_csum"
 )
 
 // loadGen returns the embedded CollectionSpec for gen.
@@ -98,12 +118,19 @@ type genMapSpecs struct {
 type genVariableSpecs struct {
 	CaptureDone   *ebpf.VariableSpec `ebpf:"capture_done"`
 	CaptureFrames *ebpf.VariableSpec `ebpf:"capture_frames"`
-	Flows         *ebpf.VariableSpec `ebpf:"flows"`
-	Ipv6          *ebpf.VariableSpec `ebpf:"ipv6"`
+	CopyLen       *ebpf.VariableSpec `ebpf:"copy_len"`
+	Fields        *ebpf.VariableSpec `ebpf:"fields"`
+	L3CsumOff     *ebpf.VariableSpec `ebpf:"l3_csum_off"`
+	L3Sum         *ebpf.VariableSpec `ebpf:"l3_sum"`
+	L4CsumOff     *ebpf.VariableSpec `ebpf:"l4_csum_off"`
+	L4Sum         *ebpf.VariableSpec `ebpf:"l4_sum"`
 	NextSeq       *ebpf.VariableSpec `ebpf:"next_seq"`
+	Nfields       *ebpf.VariableSpec `ebpf:"nfields"`
+	ProbeOff      *ebpf.VariableSpec `ebpf:"probe_off"`
 	Replay        *ebpf.VariableSpec `ebpf:"replay"`
 	StreamId      *ebpf.VariableSpec `ebpf:"stream_id"`
 	Tmpl          *ebpf.VariableSpec `ebpf:"tmpl"`
+	UdpCsum       *ebpf.VariableSpec `ebpf:"udp_csum"`
 }
 
 // genObjects contains all objects after they have been loaded into the kernel.
@@ -145,12 +172,19 @@ func (m *genMaps) Close() error {
 type genVariables struct {
 	CaptureDone   *ebpf.Variable `ebpf:"capture_done"`
 	CaptureFrames *ebpf.Variable `ebpf:"capture_frames"`
-	Flows         *ebpf.Variable `ebpf:"flows"`
-	Ipv6          *ebpf.Variable `ebpf:"ipv6"`
+	CopyLen       *ebpf.Variable `ebpf:"copy_len"`
+	Fields        *ebpf.Variable `ebpf:"fields"`
+	L3CsumOff     *ebpf.Variable `ebpf:"l3_csum_off"`
+	L3Sum         *ebpf.Variable `ebpf:"l3_sum"`
+	L4CsumOff     *ebpf.Variable `ebpf:"l4_csum_off"`
+	L4Sum         *ebpf.Variable `ebpf:"l4_sum"`
 	NextSeq       *ebpf.Variable `ebpf:"next_seq"`
+	Nfields       *ebpf.Variable `ebpf:"nfields"`
+	ProbeOff      *ebpf.Variable `ebpf:"probe_off"`
 	Replay        *ebpf.Variable `ebpf:"replay"`
 	StreamId      *ebpf.Variable `ebpf:"stream_id"`
 	Tmpl          *ebpf.Variable `ebpf:"tmpl"`
+	UdpCsum       *ebpf.Variable `ebpf:"udp_csum"`
 }
 
 // genPrograms contains all programs after they have been loaded into the kernel.

@@ -3,10 +3,13 @@ package xdplive
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/cilium/ebpf"
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
 	"golang.org/x/sys/unix"
 
 	"github.com/dutlab/dutlab/generator"
@@ -20,37 +23,73 @@ func monotonicNow(t *testing.T) uint64 {
 	return uint64(ts.Nano())
 }
 
-// xdp_gen without live frames: each run rewrites the frame it is given, so
-// the output shows exactly what a live frame would carry.
-func TestGenRewritesFields(t *testing.T) {
-	requireBPF(t)
-	tests := []struct {
+// genCases covers every protocol, both families, VLAN tags, address and
+// port variation in both modes and frames from the smallest to the largest.
+func genCases() []struct {
+	name   string
+	stream generator.Stream
+	id     int
+} {
+	with := func(s generator.Stream, f func(*generator.Stream)) generator.Stream {
+		f(&s)
+		return s
+	}
+	return []struct {
 		name   string
 		stream generator.Stream
 		id     int
 	}{
-		{"ipv4 64", testStream(64, 5), 3},
-		{"ipv4 1518", testStream(1518, 1), 0},
-		{"ipv6 84", testStream6(84, 7), 9},
-		{"ipv6 512", testStream6(512, 300), 65535},
+		{"udp4 64", testStream(64, 5), 3},
+		{"udp4 1518", testStream(1518, 1), 0},
+		{"udp6 84", testStream6(84, 7), 9},
+		{"udp6 512", testStream6(512, 300), 65535},
+		{"udp4 vlan latency", with(testStream(68, 4), func(s *generator.Stream) { s.VLAN, s.Latency = 7, true }), 1},
+		{"udp4 4-tuple", with(testStream(64, 3), func(s *generator.Stream) { s.SrcIPs, s.DstIPs, s.DstPorts = 5, 2, 3 }), 2},
+		{"tcp-syn4 vlan", with(testStream(64, 9), func(s *generator.Stream) {
+			s.Proto, s.VLAN, s.SrcIPs, s.DstPorts = generator.ProtoTCPSYN, 100, 3, 4
+		}), 4},
+		{"tcp-ack6 vlan", with(testStream6(96, 2), func(s *generator.Stream) {
+			s.Proto, s.VLAN, s.DstIPs = generator.ProtoTCPACK, 4094, 6
+		}), 5},
+		{"icmp4", with(testStream(64, 11), func(s *generator.Stream) { s.Proto, s.SrcIPs = generator.ProtoICMPEcho, 4 }), 6},
+		{"icmp6", with(testStream6(70, 3), func(s *generator.Stream) { s.Proto, s.SrcIPs = generator.ProtoICMPEcho, 2 }), 7},
+		{"udp4 random", with(testStream(64, 1000), func(s *generator.Stream) {
+			s.SrcIPs, s.DstPorts, s.SrcRandom, s.DstRandom = 200, 50, true, true
+		}), 8},
+		{"tcp-syn6 random src", with(testStream6(128, 100), func(s *generator.Stream) {
+			s.Proto, s.SrcIPs, s.SrcRandom, s.DstPorts = generator.ProtoTCPSYN, 1000, true, 3
+		}), 10},
 	}
-	for _, tt := range tests {
+}
+
+// xdp_gen without live frames: each run rewrites the frame it is given, so
+// the output shows exactly what a live frame would carry. It must equal
+// what generator.Program.Apply, the reference, makes of the same frame
+// number, and gopacket must find every checksum right.
+func TestGenRewritesFields(t *testing.T) {
+	requireBPF(t)
+	for _, tt := range genCases() {
 		t.Run(tt.name, func(t *testing.T) {
-			tp, err := generator.BuildUDP(tt.stream)
+			p, err := generator.Compile(tt.stream)
 			if err != nil {
 				t.Fatal(err)
 			}
-			s, err := loadSender(tp, tt.id, tt.stream.Flows, nil)
+			s, err := loadSender(p, tt.id, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer s.Close()
-			be := binary.BigEndian
-			for seq := 0; seq < 12; seq++ {
+			random := false
+			for _, f := range p.Fields {
+				random = random || f.Random
+			}
+			const frames = 64
+			seen := map[string]bool{}
+			for seq := range uint64(frames) {
 				// Start from garbage: recycled pages carry whatever the
 				// last user left in them.
-				in := bytes.Repeat([]byte{0xa5}, len(tp.Frame))
-				copy(in[copyLen(tp.IPv6):], tp.Frame[copyLen(tp.IPv6):])
+				in := bytes.Repeat([]byte{0xa5}, len(p.Frame))
+				copy(in[p.CopyLen:], p.Frame[p.CopyLen:])
 				out := make([]byte, len(in)+256)
 				before := monotonicNow(t)
 				opts := &ebpf.RunOptions{Data: in, DataOut: out}
@@ -63,62 +102,89 @@ func TestGenRewritesFields(t *testing.T) {
 					t.Fatalf("verdict %d, want XDP_TX", ret)
 				}
 				f := opts.DataOut
-				if len(f) != len(tp.Frame) {
-					t.Fatalf("output %d bytes, want %d", len(f), len(tp.Frame))
+				if len(f) != len(p.Frame) {
+					t.Fatalf("output %d bytes, want %d", len(f), len(p.Frame))
 				}
-				p := f[tp.ProbeOff:]
-				wantPort := uint16(tt.stream.SrcPort) + uint16(seq%tt.stream.Flows)
-				if got := be.Uint16(f[tp.UDPSrcPortOff:]); got != wantPort {
-					t.Errorf("seq %d: source port %d, want %d", seq, got, wantPort)
+				if err := generator.VerifyFrame(f); err != nil {
+					t.Fatalf("seq %d: %v\n% x", seq, err, f)
 				}
-				if got := be.Uint32(p[generator.ProbeSeqOff:]); got != uint32(seq) {
-					t.Errorf("probe seq %d, want %d", got, seq)
+				var ts uint64
+				if p.Probe > 0 {
+					pr := f[p.Probe:]
+					ts = binary.BigEndian.Uint64(pr[generator.ProbeTimestampOff:])
+					if ts < before || ts > after {
+						t.Errorf("probe timestamp %d outside [%d, %d]", ts, before, after)
+					}
 				}
-				if got := be.Uint16(p[generator.ProbeStreamOff:]); got != uint16(tt.id) {
-					t.Errorf("probe stream %d, want %d", got, tt.id)
+				// Random fields: replay the draws the program made.
+				var draws []uint32
+				for _, fl := range p.Fields {
+					if fl.Random {
+						v := binary.BigEndian.Uint32(append(make([]byte, 4-fl.Width), f[fl.Off:fl.Off+fl.Width]...))
+						if v-fl.Base >= fl.Count {
+							t.Fatalf("seq %d: %s = %d outside %d+%d", seq, fl.Name, v, fl.Base, fl.Count)
+						}
+						draws = append(draws, v-fl.Base)
+					}
 				}
-				if got := be.Uint32(p[generator.ProbeSigOff:]); got != generator.ProbeSignature {
-					t.Errorf("probe signature %#x", got)
-				}
-				if ts := be.Uint64(p[generator.ProbeTimestampOff:]); ts < before || ts > after {
-					t.Errorf("probe timestamp %d outside [%d, %d]", ts, before, after)
-				}
-				if !udpChecksumOK(tp, f) {
-					t.Errorf("seq %d: UDP checksum %#x is wrong", seq, be.Uint16(f[tp.UDPChecksumOff:]))
-				}
-				// Everything but the varying fields equals the template.
-				want := bytes.Clone(tp.Frame)
-				copy(want[tp.UDPSrcPortOff:], f[tp.UDPSrcPortOff:tp.UDPSrcPortOff+2])
-				copy(want[tp.UDPChecksumOff:], f[tp.UDPChecksumOff:tp.UDPChecksumOff+2])
-				copy(want[tp.ProbeOff+generator.ProbeStreamOff:], p[generator.ProbeStreamOff:generator.ProbeLen])
+				want := make([]byte, len(p.Frame))
+				copy(want, p.Frame)
+				p.Apply(want, seq, uint16(tt.id), ts, func() uint32 { d := draws[0]; draws = draws[1:]; return d })
 				if !bytes.Equal(f, want) {
-					t.Errorf("seq %d: frame differs from the template outside the varying fields:\n got % x\nwant % x", seq, f, want)
+					t.Fatalf("seq %d: xdp_gen and Program.Apply differ:\n got % x\nwant % x", seq, f, want)
 				}
+				seen[fmt.Sprintf("% x", flowKey(f))] = true
+			}
+			wantFlows := int(min(p.Flows, frames))
+			if random {
+				wantFlows = frames / 2 // draws from hundreds of values rarely repeat
+			}
+			if len(seen) < wantFlows {
+				t.Errorf("%d distinct flows in %d frames, want at least %d", len(seen), frames, wantFlows)
 			}
 			pk, by, _, err := s.counters()
 			if err != nil {
 				t.Fatal(err)
 			}
-			if pk != 12 || by != 12*uint64(len(tp.Frame)) {
-				t.Errorf("counters %d frames %d bytes, want 12 and %d", pk, by, 12*len(tp.Frame))
+			if pk != frames || by != frames*uint64(len(p.Frame)) {
+				t.Errorf("counters %d frames %d bytes, want %d and %d", pk, by, frames, frames*len(p.Frame))
 			}
 		})
 	}
 }
 
+// flowKey is a frame's addresses and ports (or echo id) as gopacket sees them.
+func flowKey(f []byte) []byte {
+	pkt := gopacket.NewPacket(f, layers.LayerTypeEthernet, gopacket.Default)
+	var key []byte
+	if nl := pkt.NetworkLayer(); nl != nil {
+		key = append(key, nl.NetworkFlow().Src().Raw()...)
+		key = append(key, nl.NetworkFlow().Dst().Raw()...)
+	}
+	if tl := pkt.TransportLayer(); tl != nil {
+		key = append(key, tl.TransportFlow().Src().Raw()...)
+		key = append(key, tl.TransportFlow().Dst().Raw()...)
+	} else if e, ok := pkt.Layer(layers.LayerTypeICMPv4).(*layers.ICMPv4); ok {
+		key = binary.BigEndian.AppendUint16(key, e.Id)
+	} else if e, ok := pkt.Layer(layers.LayerTypeICMPv6Echo).(*layers.ICMPv6Echo); ok {
+		key = binary.BigEndian.AppendUint16(key, e.Identifier)
+	}
+	return key
+}
+
 // A frame shorter than the headers it must rewrite is aborted, not sent.
 func TestGenShortFrame(t *testing.T) {
 	requireBPF(t)
-	tp, err := generator.BuildUDP(testStream6(84, 1))
+	p, err := generator.Compile(testStream6(84, 1))
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := loadSender(tp, 0, 1, nil)
+	s, err := loadSender(p, 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	ret, err := s.objs.XdpGen.Run(&ebpf.RunOptions{Data: tp.Frame[:70]})
+	ret, err := s.objs.XdpGen.Run(&ebpf.RunOptions{Data: p.Frame[:70]})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,24 +194,34 @@ func TestGenShortFrame(t *testing.T) {
 }
 
 // BenchmarkGenRun measures xdp_gen's cost per frame without a device
-// (BPF_PROG_TEST_RUN with repeat, no live frames).
+// (BPF_PROG_TEST_RUN with repeat, no live frames): one varying port (the
+// common case) against four varying fields.
 func BenchmarkGenRun(b *testing.B) {
 	requireBPF(b)
-	tp, err := generator.BuildUDP(testStream(64, 256))
-	if err != nil {
-		b.Fatal(err)
+	four := testStream(64, 256)
+	four.SrcIPs, four.DstIPs, four.DstPorts = 16, 16, 16
+	for _, bc := range []struct {
+		name string
+		s    generator.Stream
+	}{{"1field", testStream(64, 256)}, {"4fields", four}} {
+		b.Run(bc.name, func(b *testing.B) {
+			p, err := generator.Compile(bc.s)
+			if err != nil {
+				b.Fatal(err)
+			}
+			s, err := loadSender(p, 0, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			const repeat = 100000
+			start := time.Now()
+			for b.Loop() {
+				if _, err := s.objs.XdpGen.Run(&ebpf.RunOptions{Data: p.Frame, Repeat: repeat}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(time.Since(start).Nanoseconds())/float64(b.N*repeat), "ns/frame")
+		})
 	}
-	s, err := loadSender(tp, 0, 256, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
-	const repeat = 100000
-	start := time.Now()
-	for b.Loop() {
-		if _, err := s.objs.XdpGen.Run(&ebpf.RunOptions{Data: tp.Frame, Repeat: repeat}); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.ReportMetric(float64(time.Since(start).Nanoseconds())/float64(b.N*repeat), "ns/frame")
 }

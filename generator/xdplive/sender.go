@@ -23,15 +23,6 @@ type xdpMD struct {
 	EgressIfindex  uint32
 }
 
-// copyLen is how many template bytes xdp_gen rewrites per frame (headers +
-// probe); it matches V4_COPY_LEN / V6_COPY_LEN in bpf/probe.h.
-func copyLen(ipv6 bool) int {
-	if ipv6 {
-		return 14 + 40 + 8 + generator.ProbeLen
-	}
-	return 14 + 20 + 8 + generator.ProbeLen
-}
-
 // sender is one stream's loaded xdp_gen.
 type sender struct {
 	objs  genObjects
@@ -53,7 +44,7 @@ func loadReplay(frames [][]byte, id int, cp *txCapture) (*sender, error) {
 			return nil, fmt.Errorf("replay frame %d is %d bytes; want 14..%d", i, len(f), maxReplayFrame)
 		}
 	}
-	s, err := load(nil, false, 1, id, cp, true)
+	s, err := load(generator.Program{}, id, cp, true)
 	if err != nil {
 		return nil, err
 	}
@@ -69,41 +60,40 @@ type txCapture struct {
 	taken, ring *ebpf.Map
 }
 
-// loadSender loads xdp_gen configured for template t, stream index id and
-// flows distinct source ports. With cp set (and cp.frames > 0) it captures
-// into cp's ring, creating it with the first sender.
-func loadSender(t generator.Template, id, flows int, cp *txCapture) (*sender, error) {
-	n := copyLen(t.IPv6)
-	if len(t.Frame) < n {
-		return nil, fmt.Errorf("template of %d bytes is shorter than its headers and probe (%d)", len(t.Frame), n)
+// loadSender loads xdp_gen running program p for stream index id. With cp
+// set (and cp.frames > 0) it captures into cp's ring, creating it with the
+// first sender.
+func loadSender(p generator.Program, id int, cp *txCapture) (*sender, error) {
+	if p.CopyLen > len(p.Frame) || p.CopyLen > generator.MaxCopyLen || p.CopyLen%2 != 0 {
+		return nil, fmt.Errorf("program copies %d header bytes of a %d-byte frame (max %d, even)", p.CopyLen, len(p.Frame), generator.MaxCopyLen)
 	}
-	return load(t.Frame, t.IPv6, flows, id, cp, false)
+	if len(p.Fields) > generator.MaxFields {
+		return nil, fmt.Errorf("program has %d fields, xdp_gen takes %d", len(p.Fields), generator.MaxFields)
+	}
+	return load(p, id, cp, false)
 }
 
-func load(frame []byte, isIPv6 bool, flows, id int, cp *txCapture, replay bool) (*sender, error) {
-	if flows < 1 {
-		flows = 1
-	}
+func load(p generator.Program, id int, cp *txCapture, replay bool) (*sender, error) {
 	if id < 0 || id > 0xffff {
 		return nil, fmt.Errorf("stream index %d does not fit the probe's 16-bit stream id", id)
 	}
 	// The rodata array holds the frame's bytes in memory order.
-	var words [20]uint32
-	if !replay {
-		for i := 0; i < copyLen(isIPv6)/4; i++ {
-			words[i] = binary.NativeEndian.Uint32(frame[4*i:])
-		}
+	var words [generator.MaxCopyLen / 4]uint32
+	var head [generator.MaxCopyLen]byte
+	copy(head[:], p.Frame[:p.CopyLen])
+	for i := range words {
+		words[i] = binary.NativeEndian.Uint32(head[4*i:])
 	}
+	var fields [generator.MaxFields]genGenField
+	for i, f := range p.Fields {
+		fields[i] = genGenField{Stride: f.Stride, Base: f.Base, Count: f.Count, Off: uint16(f.Off), Width: uint16(f.Width),
+			Random: b2u8(f.Random), InL3: b2u8(f.InL3), InL4: b2u8(f.InL4)}
+	}
+	// Offset 0 is never a checksum or the probe: it means none.
+	off := func(o int) uint32 { return uint32(max(o, 0)) }
 	spec, err := loadGen()
 	if err != nil {
 		return nil, err
-	}
-	ipv6, replayOn := uint32(0), uint32(0)
-	if isIPv6 {
-		ipv6 = 1
-	}
-	if replay {
-		replayOn = 1
 	}
 	var frames uint32
 	var opts ebpf.CollectionOptions
@@ -113,12 +103,18 @@ func load(frame []byte, isIPv6 bool, flows, id int, cp *txCapture, replay bool) 
 			opts.MapReplacements = map[string]*ebpf.Map{genMapGenCaptureTaken: cp.taken, genMapGenCapture: cp.ring}
 		}
 	}
-	for name, v := range map[string]any{genVarTmpl: words, genVarIpv6: ipv6, genVarFlows: uint32(flows), genVarStreamId: uint16(id), genVarCaptureFrames: frames, genVarReplay: replayOn} {
+	vars := map[string]any{
+		genVarTmpl: words, genVarCopyLen: uint32(p.CopyLen), genVarFields: fields, genVarNfields: uint32(len(p.Fields)),
+		genVarL3CsumOff: off(p.L3Checksum), genVarL4CsumOff: off(p.L4Checksum), genVarL3Sum: p.L3Sum, genVarL4Sum: p.L4Sum,
+		genVarUdpCsum: uint32(b2u8(p.UDPChecksum)), genVarProbeOff: off(p.Probe), genVarStreamId: uint16(id),
+		genVarCaptureFrames: frames, genVarReplay: uint32(b2u8(replay)),
+	}
+	for name, v := range vars {
 		if err := spec.Variables[name].Set(v); err != nil {
 			return nil, fmt.Errorf("set xdp_gen %s: %w", name, err)
 		}
 	}
-	s := &sender{frame: frame}
+	s := &sender{frame: p.Frame}
 	if err := spec.LoadAndAssign(&s.objs, &opts); err != nil {
 		return nil, fmt.Errorf("load xdp_gen: %w", err)
 	}
@@ -126,6 +122,13 @@ func load(frame []byte, isIPv6 bool, flows, id int, cp *txCapture, replay bool) 
 		cp.taken, cp.ring = s.objs.GenCaptureTaken, s.objs.GenCapture
 	}
 	return s, nil
+}
+
+func b2u8(b bool) uint8 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func (s *sender) Close() error { return s.objs.Close() }

@@ -5,8 +5,10 @@
  * whatever it returns XDP_TX for out of the ingress interface. Pages are
  * recycled without being re-initialised, and a DUT may have rewritten them on
  * the way, so every invocation copies the template's headers and probe back
- * and then writes the fields that vary: UDP source port, probe stream id,
- * sequence number and timestamp, and the UDP checksum (fixed incrementally).
+ * and then runs the stream's field program (generator.Program): up to
+ * GEN_MAX_FIELDS addresses and ports, stepped like an odometer or drawn at
+ * random, the probe's stream id, sequence number and timestamp, and the IPv4
+ * and L4 checksums, fixed incrementally from sums computed in Go.
  * With capture_frames set it also copies the first frames it sends (over all
  * senders of a run, which share gen_capture and gen_capture_taken) into a
  * ring buffer for the engine's TX pcap. */
@@ -17,13 +19,35 @@
 #include "probe.h"
 #include "capture.h"
 
-/* Configuration, set by the loader before load and frozen after. */
-const volatile __u32 tmpl[V6_COPY_LEN / 4]; /* first copy_len bytes of the template frame */
-const volatile __u32 ipv6;                  /* 0: IPv4 layout (copy 60 bytes), 1: IPv6 (80) */
-const volatile __u32 flows = 1;             /* source port = template port + seq % flows */
-const volatile __u16 stream_id;             /* written into the probe */
-const volatile __u32 capture_frames;        /* frames to capture over all senders, 0: none */
-const volatile __u32 replay;                /* 1: send the test run's frame as it is (pcap replay) */
+/* A header field rewritten per frame: mirrors generator.Field. */
+struct gen_field {
+	__u64 stride; /* increment mode: value index = seq / stride % count */
+	__u32 base;   /* first value (host order) */
+	__u32 count;
+	__u16 off;   /* byte offset in the frame */
+	__u16 width; /* 2 or 4 */
+	__u8 random; /* 1: index drawn at random for every frame */
+	__u8 in_l3;  /* covered by the IPv4 header checksum */
+	__u8 in_l4;  /* covered by the L4 checksum */
+	__u8 pad;
+};
+
+/* Configuration, set by the loader before load and frozen after: the
+ * stream's generator.Program. The verifier reads frozen read-only values as
+ * constants, so the offsets below bound the packet accesses exactly. */
+const volatile __u32 tmpl[GEN_MAX_COPY / 4]; /* first copy_len bytes of the template frame */
+const volatile __u32 copy_len;              /* even, <= GEN_MAX_COPY */
+const volatile struct gen_field fields[GEN_MAX_FIELDS];
+const volatile __u32 nfields;
+const volatile __u32 l3_csum_off; /* IPv4 header checksum, 0: none */
+const volatile __u32 l4_csum_off; /* L4 checksum, 0: none */
+const volatile __u32 l3_sum;      /* RFC 1624 starting sums (see generator.Program) */
+const volatile __u32 l4_sum;
+const volatile __u32 udp_csum;          /* 1: a computed 0 checksum is sent as 0xffff */
+const volatile __u32 probe_off;         /* probe offset, 0: frames carry no probe */
+const volatile __u16 stream_id;         /* written into the probe */
+const volatile __u32 capture_frames;    /* frames to capture over all senders, 0: none */
+const volatile __u32 replay;            /* 1: send the test run's frame as it is (pcap replay) */
 
 /* Sequence number of the next frame. A global, not per CPU: the sender
  * thread may run on any CPU between test runs, and runs of one stream never
@@ -61,52 +85,93 @@ struct {
 	__uint(max_entries, CAPTURE_RING_SIZE);
 } gen_capture SEC(".maps");
 
-static __always_inline __u32 csum_add16(__u32 sum, __u16 raw)
+static __always_inline __u32 fold(__u32 sum)
 {
-	return sum + raw;
+	sum = (sum & 0xffff) + (sum >> 16);
+	return (sum & 0xffff) + (sum >> 16);
 }
 
-static __always_inline int fill(void *data, void *data_end, const __u32 copy_len,
-				const __u32 udp_off, const __u32 probe_off, __u64 seq, __u64 ts)
+/* fill restores the template's headers, writes the varying fields and the
+ * probe, and fixes the checksums from the precomputed sums. Sums are of
+ * host-order values of the big-endian 16-bit words. */
+static __always_inline int fill(void *data, void *data_end, __u64 seq, __u64 ts)
 {
 	__u32 *w = data;
-	__u16 *h = data;
-	__u32 sum;
-	__u16 base_raw, port_raw, csum;
-	__u32 i;
+	const volatile __u16 *th = (const volatile __u16 *)tmpl;
+	__u32 s3 = l3_sum, s4 = l4_sum, i, n = copy_len;
+	__u16 csum;
 
-	if (data + copy_len > data_end)
+	if (n > GEN_MAX_COPY || data + n > data_end)
 		return XDP_ABORTED;
+#pragma unroll
+	for (i = 0; i < GEN_MAX_COPY / 4; i++)
+		if (i < n / 4)
+			w[i] = tmpl[i];
+	if (n & 2)
+		((__u16 *)data)[n / 2 - 1] = th[n / 2 - 1];
 
 #pragma unroll
-	for (i = 0; i < copy_len / 4; i++)
-		w[i] = tmpl[i];
+	for (i = 0; i < GEN_MAX_FIELDS; i++) {
+		__u32 off = fields[i].off & 0xff, idx, v, words;
+		void *p = data + off;
 
-	/* Ones' complement sums are byte-order independent when every word is
-	 * taken in the same (memory) order, so raw 16-bit loads are summed. */
-	base_raw = h[udp_off / 2];
-	sum = (__u16)~h[(udp_off + 6) / 2];
-	sum = csum_add16(sum, (__u16)~base_raw);
+		if (i >= nfields)
+			continue;
+		if (fields[i].random)
+			idx = bpf_get_prandom_u32() % fields[i].count;
+		else
+			idx = (__u32)(seq / fields[i].stride % fields[i].count);
+		v = fields[i].base + idx;
+		if (fields[i].width == 2) {
+			if (p + 2 > data_end)
+				return XDP_ABORTED;
+			v &= 0xffff;
+			*(__u16 *)p = bpf_htons((__u16)v);
+			words = v;
+		} else {
+			if (p + 4 > data_end)
+				return XDP_ABORTED;
+			*(__u32 *)p = bpf_htonl(v);
+			words = (v >> 16) + (v & 0xffff);
+		}
+		if (fields[i].in_l3)
+			s3 += words;
+		if (fields[i].in_l4)
+			s4 += words;
+	}
 
-	port_raw = bpf_htons(bpf_ntohs(base_raw) + (__u16)(seq % flows));
-	h[udp_off / 2] = port_raw;
-	sum = csum_add16(sum, port_raw);
+	if (probe_off) {
+		void *p = data + (probe_off & 0xff);
 
-	/* The template holds zeros in stream, seq and timestamp, so their new
-	 * words are simply added. */
-	h[(probe_off + PROBE_STREAM_OFF) / 2] = bpf_htons(stream_id);
-	*(__u32 *)(data + probe_off + PROBE_SEQ_OFF) = bpf_htonl((__u32)seq);
-	*(__u64 *)(data + probe_off + PROBE_TS_OFF) = bpf_cpu_to_be64(ts);
-#pragma unroll
-	for (i = PROBE_STREAM_OFF; i < PROBE_LEN; i += 2)
-		sum = csum_add16(sum, h[(probe_off + i) / 2]);
+		if (p + PROBE_LEN > data_end)
+			return XDP_ABORTED;
+		/* The template holds zeros in stream, seq and timestamp, so their
+		 * new words are simply added. */
+		*(__u16 *)(p + PROBE_STREAM_OFF) = bpf_htons(stream_id);
+		*(__u32 *)(p + PROBE_SEQ_OFF) = bpf_htonl((__u32)seq);
+		*(__u64 *)(p + PROBE_TS_OFF) = bpf_cpu_to_be64(ts);
+		s4 += stream_id + (__u32)((seq >> 16) & 0xffff) + (__u32)(seq & 0xffff);
+		s4 += (__u32)(ts >> 48) + (__u32)((ts >> 32) & 0xffff) + (__u32)((ts >> 16) & 0xffff) +
+		      (__u32)(ts & 0xffff);
+	}
 
-	sum = (sum & 0xffff) + (sum >> 16);
-	sum = (sum & 0xffff) + (sum >> 16);
-	csum = (__u16)~sum;
-	if (csum == 0)
-		csum = 0xffff; /* RFC 768: zero means "no checksum" */
-	h[(udp_off + 6) / 2] = csum;
+	if (l3_csum_off) {
+		void *p = data + (l3_csum_off & 0xff);
+
+		if (p + 2 > data_end)
+			return XDP_ABORTED;
+		*(__u16 *)p = bpf_htons((__u16)~fold(s3));
+	}
+	if (l4_csum_off) {
+		void *p = data + (l4_csum_off & 0xff);
+
+		if (p + 2 > data_end)
+			return XDP_ABORTED;
+		csum = (__u16)~fold(s4);
+		if (csum == 0 && udp_csum)
+			csum = 0xffff; /* RFC 768: zero means "no checksum" */
+		*(__u16 *)p = bpf_htons(csum);
+	}
 	return XDP_TX;
 }
 
@@ -128,10 +193,8 @@ int xdp_gen(struct xdp_md *ctx)
 
 	if (replay)
 		act = XDP_TX; /* one test run per frame: the page holds it as given */
-	else if (ipv6)
-		act = fill(data, data_end, V6_COPY_LEN, V6_UDP_OFF, V6_PROBE_OFF, seq, ts);
 	else
-		act = fill(data, data_end, V4_COPY_LEN, V4_UDP_OFF, V4_PROBE_OFF, seq, ts);
+		act = fill(data, data_end, seq, ts);
 	if (act != XDP_TX)
 		return act;
 

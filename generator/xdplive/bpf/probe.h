@@ -10,12 +10,6 @@
 #define PROBE_TS_OFF 10
 #define PROBE_LEN 18
 
-/* Frame offsets of the untagged templates that generator.BuildUDP builds. */
-#define ETH_LEN 14
-#define V4_UDP_OFF (ETH_LEN + 20)
-#define V6_UDP_OFF (ETH_LEN + 40)
-#define V4_PROBE_OFF (V4_UDP_OFF + 8)
-#define V6_PROBE_OFF (V6_UDP_OFF + 8)
-/* Bytes of the template xdp_gen rewrites on every frame: headers + probe. */
-#define V4_COPY_LEN (V4_PROBE_OFF + PROBE_LEN) /* 60 */
-#define V6_COPY_LEN (V6_PROBE_OFF + PROBE_LEN) /* 80 */
+/* Bounds of a field program (generator.MaxFields, generator.MaxCopyLen). */
+#define GEN_MAX_FIELDS 4
+#define GEN_MAX_COPY 96 /* Ethernet + 802.1Q + IPv6 + TCP + probe */
