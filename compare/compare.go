@@ -49,6 +49,9 @@ type Options struct {
 	CaptureFrames int
 	Warmup        time.Duration
 	Duration      time.Duration
+	// Packets, when set, ends each run's window after this many frames
+	// (Duration, when also set, bounds it).
+	Packets uint64
 	// SelfCheck first measures the generator over a direct TX->RX link with
 	// the same workload; rows at >= 90% of that ceiling are flagged.
 	SelfCheck bool
@@ -58,6 +61,17 @@ type Options struct {
 	ProgressJSON io.Writer
 }
 
+// window describes the measured window for the log.
+func (o *Options) window() string {
+	switch {
+	case o.Packets > 0 && o.Duration > 0:
+		return fmt.Sprintf("%d packets (at most %s)", o.Packets, o.Duration)
+	case o.Packets > 0:
+		return fmt.Sprintf("%d packets", o.Packets)
+	}
+	return o.Duration.String()
+}
+
 func (o *Options) defaults() {
 	if o.FrameSize == 0 {
 		o.FrameSize = 64
@@ -65,7 +79,7 @@ func (o *Options) defaults() {
 	if o.Flows == 0 {
 		o.Flows = 1
 	}
-	if o.Duration == 0 {
+	if o.Duration == 0 && o.Packets == 0 {
 		o.Duration = 10 * time.Second
 	}
 	if o.Log == nil {
@@ -89,7 +103,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	res := &Result{Schema: SchemaVersion, Manifest: manifest(o)}
 	if o.Spec.Purpose == topologies.PurposeSelfCheck {
 		// No DUT: the generator alone over its loop, at the asked rate.
-		fmt.Fprintf(o.Log, "generator %s alone over the loop of %s, %s\n", o.Engine.Name(), o.Spec.Source, o.Duration)
+		fmt.Fprintf(o.Log, "generator %s alone over the loop of %s, %s\n", o.Engine.Name(), o.Spec.Source, o.window())
 		row, err := runLoop(ctx, o, o.Spec)
 		if err != nil {
 			return nil, err
@@ -99,7 +113,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	var ceiling float64 // pps the generator reached on its own loop
 	if o.SelfCheck {
-		fmt.Fprintf(o.Log, "self-check: generator %s over a direct loop, %s\n", o.Engine.Name(), o.Duration)
+		fmt.Fprintf(o.Log, "self-check: generator %s over a direct loop, %s\n", o.Engine.Name(), o.window())
 		sc, err := selfCheck(ctx, o)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -140,7 +154,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		if err := ctx.Err(); err != nil {
 			return res, err
 		}
-		fmt.Fprintf(o.Log, "[%d/%d] %s: %d-byte frames, %s warm-up + %s\n", i+1, len(o.Datapaths), name, o.FrameSize, o.Warmup, o.Duration)
+		fmt.Fprintf(o.Log, "[%d/%d] %s: %d-byte frames, %s warm-up + %s\n", i+1, len(o.Datapaths), name, o.FrameSize, o.Warmup, o.window())
 		row, err := measureOne(ctx, o, env, gen, d, name, ceiling)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -208,7 +222,7 @@ func genJob(o Options, g genNode, d dutNode, ceilingPPS float64) (generator.Job,
 	job := generator.Job{
 		TX: port(g.tx), RX: port(g.rx),
 		Streams: []generator.Stream{bulk},
-		Warmup:  o.Warmup, Duration: o.Duration, Cores: g.node.Cores,
+		Warmup:  o.Warmup, Duration: o.Duration, Packets: o.Packets, Cores: g.node.Cores,
 	}
 	if o.Profile != nil {
 		streams, err := o.Profile.EngineStreams(o.ProfileFile, bulk, ceilingPPS)
@@ -390,7 +404,7 @@ func manifest(o Options) Manifest {
 	m := Manifest{
 		Tool: "dutlab", GoVersion: runtime.Version(), CPUs: runtime.NumCPU(),
 		Topology: o.Spec.Source, Lab: o.Spec.Name, Started: time.Now().UTC(),
-		Duration: o.Duration.Seconds(), Warmup: o.Warmup.Seconds(),
+		Duration: o.Duration.Seconds(), Warmup: o.Warmup.Seconds(), Packets: o.Packets,
 	}
 	var u unix.Utsname
 	if unix.Uname(&u) == nil {
@@ -479,11 +493,17 @@ func (o Options) checkProfile() error {
 	if o.SelfCheck {
 		ceiling = 1 // any value: percent rates resolve once the self-check ran
 	}
-	_, err := o.Profile.EngineStreams(o.ProfileFile, base, ceiling)
+	streams, err := o.Profile.EngineStreams(o.ProfileFile, base, ceiling)
 	if errors.Is(err, generator.ErrNoCeiling) {
 		return fmt.Errorf("%w (run with --self-check)", err)
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	if err := generator.CheckStreams(o.Engine, streams); err != nil {
+		return fmt.Errorf("%s: %w", o.ProfileFile, err)
+	}
+	return nil
 }
 
 // addCaptures opens the run's pcap files and returns what closes them.

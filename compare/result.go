@@ -85,6 +85,7 @@ type Manifest struct {
 	Lab       string            `json:"lab"`
 	Started   time.Time         `json:"started"`
 	Duration  float64           `json:"duration_s"`
+	Packets   uint64            `json:"packets,omitempty"` // the window ended after this many frames
 	Warmup    float64           `json:"warmup_s"`
 	Ports     map[string]string `json:"ports"`
 	Notes     []string          `json:"notes,omitempty"`

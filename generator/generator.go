@@ -61,7 +61,10 @@ type Job struct {
 	Streams  []Stream
 	Warmup   time.Duration // sent but not counted
 	Duration time.Duration // the measured window
-	Cores    []int         // cores the engine may pin its workers to
+	// Packets, when set, ends the window once the engine has sent this many
+	// frames in it (over all streams); Duration then only bounds the time.
+	Packets uint64
+	Cores   []int // cores the engine may pin its workers to
 	// Progress, when set, is called about once a second with the running totals.
 	Progress func(Sample)
 	// Window, when set, is called right after the engine snapshots its own

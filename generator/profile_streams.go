@@ -6,52 +6,57 @@ import (
 	"net/netip"
 )
 
-// ErrUnsupported is returned when a profile asks for something the engines'
-// templates cannot send yet. The profile format is ahead of the engines on
-// purpose: files written today keep working as the engines catch up.
-var ErrUnsupported = errors.New("not supported by the engines yet")
+// ErrUnsupported is returned by an engine asked for a stream feature it
+// cannot send (see StreamChecker).
+var ErrUnsupported = errors.New("not supported by this engine")
 
 // EngineStreams turns the profile's streams into engine Streams. base holds
 // what the lab decides (MACs, and addresses when the profile keeps the
 // defaults); ceilingPPS resolves percent rates (0 when none was measured).
-// Errors name the stream and the field.
+// An IMIX stream becomes one Stream per frame size, named name/size, whose
+// rates (or, flat out, weights) keep the mix. Errors name the stream and the
+// field.
 func (p *Profile) EngineStreams(file string, base Stream, ceilingPPS float64) ([]Stream, error) {
-	if p.Packets != 0 {
-		return nil, fmt.Errorf("%s: packets: %w (use duration)", file, ErrUnsupported)
-	}
 	var out []Stream
 	var errs []error
 	for i, spec := range p.Streams {
-		s, err := spec.engineStream(base, ceilingPPS)
+		s, err := spec.engineStreams(base, ceilingPPS)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: streams[%d] (%s): %w", file, i, spec.Name, err))
 			continue
 		}
-		out = append(out, s)
+		out = append(out, s...)
 	}
 	return out, errors.Join(errs...)
 }
 
-func (s StreamSpec) engineStream(base Stream, ceilingPPS float64) (Stream, error) {
-	unsupported := func(field, what string) error {
-		return fmt.Errorf("%s: %s: %w", field, what, ErrUnsupported)
+// StreamChecker is implemented by engines that cannot send every Stream
+// (see generator/dpdk): CheckStream says why s cannot be sent, naming the
+// Stream field. Callers check a job's streams before they build a lab.
+type StreamChecker interface {
+	CheckStream(s Stream) error
+}
+
+// CheckStreams runs e's CheckStream, if it has one, on every stream.
+func CheckStreams(e Engine, streams []Stream) error {
+	c, ok := e.(StreamChecker)
+	if !ok {
+		return nil
 	}
-	switch {
-	case s.Proto != ProtoUDP:
-		return Stream{}, unsupported("proto", s.Proto+" templates (udp only)")
-	case s.VLAN != 0:
-		return Stream{}, unsupported("vlan", "VLAN tags")
-	case s.IMIX:
-		return Stream{}, unsupported("frame-size", "imix")
-	case s.Src.IPCount > 1 || s.Dst.IPCount > 1:
-		return Stream{}, unsupported("ip-count", "address variation (ports vary)")
-	case s.Dst.PortCount > 1:
-		return Stream{}, unsupported("dst.port-count", "destination port variation (the source port varies)")
-	case s.Src.Mode == ModeRandom:
-		return Stream{}, unsupported("src.mode", "random variation (increment)")
+	var errs []error
+	for i, s := range streams {
+		if err := c.CheckStream(s); err != nil {
+			errs = append(errs, fmt.Errorf("%s engine: stream %d (%s): %w", e.Name(), i, s.Name, err))
+		}
 	}
+	return errors.Join(errs...)
+}
+
+func (s StreamSpec) engineStreams(base Stream, ceilingPPS float64) ([]Stream, error) {
 	out := base
 	out.Name = s.Name
+	out.Proto = s.Proto
+	out.VLAN = s.VLAN
 	out.Latency = s.Kind == KindLatency
 	// The lab's addresses are the defaults; a profile that names its own is
 	// taken at its word (the DUT must route them).
@@ -62,20 +67,63 @@ func (s StreamSpec) engineStream(base Stream, ceilingPPS float64) (Stream, error
 		out.Dst = s.Dst.IP
 	}
 	if out.Src.Is6() != out.Dst.Is6() || (s.IPVersion == 6) != out.Dst.Is6() {
-		return Stream{}, fmt.Errorf("ip: IPv%d stream but the lab's addresses are %s -> %s; give src.ip and dst.ip", s.IPVersion, out.Src, out.Dst)
+		return nil, fmt.Errorf("ip: IPv%d stream but the lab's addresses are %s -> %s; give src.ip and dst.ip", s.IPVersion, out.Src, out.Dst)
 	}
 	out.SrcPort, out.DstPort = s.Src.Port, s.Dst.Port
 	out.Flows = max(s.Src.PortCount, 1)
-	if int(out.SrcPort)+out.Flows-1 > 65535 {
-		return Stream{}, fmt.Errorf("src.port-count: ports %d..%d run past 65535", out.SrcPort, int(out.SrcPort)+out.Flows-1)
+	out.SrcIPs, out.DstIPs, out.DstPorts = max(s.Src.IPCount, 1), max(s.Dst.IPCount, 1), max(s.Dst.PortCount, 1)
+	out.SrcRandom, out.DstRandom = s.Src.Mode == ModeRandom, s.Dst.Mode == ModeRandom
+	for _, r := range []struct {
+		field       string
+		first, n, w int
+	}{
+		{"src.port-count", int(out.SrcPort), out.Flows, 65535},
+		{"dst.port-count", int(out.DstPort), out.DstPorts, 65535},
+	} {
+		if r.first+r.n-1 > r.w {
+			return nil, fmt.Errorf("%s: ports %d..%d run past 65535", r.field, r.first, r.first+r.n-1)
+		}
 	}
-	out.FrameSize = s.FrameSize
+	if out.Src.Is4() && uint64(addrUint32(out.Src))+uint64(out.SrcIPs) > 1<<32 {
+		return nil, fmt.Errorf("src.ip-count: %d addresses from %s run past 255.255.255.255", out.SrcIPs, out.Src)
+	}
+	if out.Dst.Is4() && uint64(addrUint32(out.Dst))+uint64(out.DstIPs) > 1<<32 {
+		return nil, fmt.Errorf("dst.ip-count: %d addresses from %s run past 255.255.255.255", out.DstIPs, out.Dst)
+	}
 	pps, err := s.PacketsPerSecond(ceilingPPS)
 	if err != nil {
-		return Stream{}, fmt.Errorf("rate: %w", err)
+		return nil, fmt.Errorf("rate: %w", err)
 	}
-	out.RatePPS = pps
-	return out, nil
+	if !s.IMIX {
+		out.FrameSize = s.FrameSize
+		out.RatePPS = pps
+		return []Stream{out}, nil
+	}
+	// One stream per size; its share of the cycle sets its rate and weight.
+	sizes := s.FrameSizes()
+	var order []int
+	count := map[int]int{}
+	for _, n := range sizes {
+		if count[n] == 0 {
+			order = append(order, n)
+		}
+		count[n]++
+	}
+	streams := make([]Stream, 0, len(order))
+	for _, n := range order {
+		o := out
+		o.Name = fmt.Sprintf("%s/%d", s.Name, n)
+		o.FrameSize = n
+		o.Weight = count[n]
+		o.RatePPS = pps * float64(count[n]) / float64(len(sizes))
+		streams = append(streams, o)
+	}
+	return streams, nil
+}
+
+func addrUint32(a netip.Addr) uint32 {
+	b := a.As4()
+	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
 }
 
 func defaultSrc(ipVersion int) netip.Addr {

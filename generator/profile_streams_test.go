@@ -34,8 +34,51 @@ streams:
 `,
 			ceiling: 2e6,
 			want: []Stream{
-				{Name: "bulk", SrcPort: 2000, DstPort: 9, Flows: 100, FrameSize: 128, RatePPS: 1e6},
-				{Name: "probes", SrcPort: 1024, DstPort: 9, Flows: 1, FrameSize: 64, RatePPS: 1000, Latency: true},
+				{Name: "bulk", Proto: ProtoUDP, SrcPort: 2000, DstPort: 9, Flows: 100, SrcIPs: 1, DstIPs: 1, DstPorts: 1, FrameSize: 128, RatePPS: 1e6},
+				{Name: "probes", Proto: ProtoUDP, SrcPort: 1024, DstPort: 9, Flows: 1, SrcIPs: 1, DstIPs: 1, DstPorts: 1, FrameSize: 64, RatePPS: 1000, Latency: true},
+			},
+		},
+		{
+			name: "every variation",
+			profile: `duration: 1s
+streams:
+  - name: syn
+    proto: tcp-syn
+    vlan: 12
+    src: {ip-count: 10, port: 4000, port-count: 50, mode: random}
+    dst: {ip-count: 3, port: 80, port-count: 2}
+`,
+			want: []Stream{{Name: "syn", Proto: ProtoTCPSYN, VLAN: 12, SrcPort: 4000, DstPort: 80, Flows: 50, SrcIPs: 10, DstIPs: 3, DstPorts: 2,
+				SrcRandom: true, FrameSize: 64}},
+		},
+		{
+			name: "imix with a rate",
+			profile: `duration: 1s
+streams:
+  - name: mix
+    frame-size: imix
+    rate: 12kpps
+`,
+			want: []Stream{
+				{Name: "mix/64", Proto: ProtoUDP, SrcPort: 1024, DstPort: 9, Flows: 1, SrcIPs: 1, DstIPs: 1, DstPorts: 1, FrameSize: 64, Weight: 7, RatePPS: 7000},
+				{Name: "mix/594", Proto: ProtoUDP, SrcPort: 1024, DstPort: 9, Flows: 1, SrcIPs: 1, DstIPs: 1, DstPorts: 1, FrameSize: 594, Weight: 4, RatePPS: 4000},
+				{Name: "mix/1518", Proto: ProtoUDP, SrcPort: 1024, DstPort: 9, Flows: 1, SrcIPs: 1, DstIPs: 1, DstPorts: 1, FrameSize: 1518, Weight: 1, RatePPS: 1000},
+			},
+		},
+		{
+			name: "imix flat out, smallest frame raised",
+			profile: `duration: 1s
+streams:
+  - name: mix
+    ip: 6
+    frame-size: imix
+    src: {ip: "2001:2::10"}
+    dst: {ip: "2001:2:0:1::10"}
+`,
+			want: []Stream{
+				{Name: "mix/66", Src: netip.MustParseAddr("2001:2::10"), Dst: netip.MustParseAddr("2001:2:0:1::10"), Proto: ProtoUDP, SrcPort: 1024, DstPort: 9, Flows: 1, SrcIPs: 1, DstIPs: 1, DstPorts: 1, FrameSize: 66, Weight: 7},
+				{Name: "mix/594", Src: netip.MustParseAddr("2001:2::10"), Dst: netip.MustParseAddr("2001:2:0:1::10"), Proto: ProtoUDP, SrcPort: 1024, DstPort: 9, Flows: 1, SrcIPs: 1, DstIPs: 1, DstPorts: 1, FrameSize: 594, Weight: 4},
+				{Name: "mix/1518", Src: netip.MustParseAddr("2001:2::10"), Dst: netip.MustParseAddr("2001:2:0:1::10"), Proto: ProtoUDP, SrcPort: 1024, DstPort: 9, Flows: 1, SrcIPs: 1, DstIPs: 1, DstPorts: 1, FrameSize: 1518, Weight: 1},
 			},
 		},
 		{
@@ -44,19 +87,9 @@ streams:
 			err:     "p.yaml: streams[0] (a): rate: resolve rate 10%: a percent rate needs the measured ceiling",
 		},
 		{
-			name:    "tcp not sent yet",
-			profile: "duration: 1s\nstreams:\n  - name: syn\n    proto: tcp-syn\n",
-			err:     "p.yaml: streams[0] (syn): proto: tcp-syn templates (udp only): not supported by the engines yet",
-		},
-		{
 			name:    "ipv6 on a v4 lab needs addresses",
 			profile: "duration: 1s\nstreams:\n  - name: v6\n    ip: 6\n    frame-size: 84\n",
 			err:     "streams[0] (v6): ip: IPv6 stream but the lab's addresses are 198.18.0.1 -> 198.19.0.1; give src.ip and dst.ip",
-		},
-		{
-			name:    "packet count",
-			profile: "packets: 1000\nstreams:\n  - name: a\n",
-			err:     "p.yaml: packets: not supported by the engines yet",
 		},
 	}
 	for _, tt := range tests {
@@ -71,7 +104,10 @@ streams:
 			require.NoError(t, err)
 			require.Len(t, got, len(tt.want))
 			for i, w := range tt.want {
-				w.SrcMAC, w.DstMAC, w.Src, w.Dst = base.SrcMAC, base.DstMAC, base.Src, base.Dst
+				w.SrcMAC, w.DstMAC = base.SrcMAC, base.DstMAC
+				if !w.Src.IsValid() {
+					w.Src, w.Dst = base.Src, base.Dst
+				}
 				require.Equal(t, w, got[i])
 			}
 		})

@@ -214,6 +214,22 @@ func runGen(cfg dpdk.GenConfig, out *lineWriter) (err error) {
 			rate += st.RatePPS
 		}
 	}
+	// Streams of different rates or weights are paced each on its own;
+	// equal ones go round robin at their summed rate (the faster loop).
+	var streamRates []float64
+	var streamWeights []int
+	if cfg.RatePPS == 0 && len(cfg.Streams) > 1 {
+		differ := false
+		for _, st := range cfg.Streams[1:] {
+			differ = differ || st.RatePPS != cfg.Streams[0].RatePPS || max(st.Weight, 1) != max(cfg.Streams[0].Weight, 1)
+		}
+		if differ {
+			for _, st := range cfg.Streams {
+				streamRates = append(streamRates, st.RatePPS/float64(len(lcores)))
+				streamWeights = append(streamWeights, st.Weight)
+			}
+		}
+	}
 	mode := cfg.TemplateMode
 	if mode == "" { // NoCopy, the older name of Prefilled, is the default now
 		mode = dpdk.Prefilled
@@ -222,7 +238,7 @@ func runGen(cfg dpdk.GenConfig, out *lineWriter) (err error) {
 	for i := range workers {
 		w := dpdk.GenWorker{TxPort: txPort, RxPort: rxPort, TxQueue: uint16(i), RxQueue: uint16(i),
 			TX: cfg.TXPort != "", RX: cfg.RXPort != "", RatePPS: rate / float64(len(lcores)),
-			Mode: mode, Burst: cfg.Burst}
+			Mode: mode, Burst: cfg.Burst, StreamRates: streamRates, StreamWeights: streamWeights}
 		if w.TX && mode == dpdk.Prefilled {
 			// A pool per stream, each holding its template; smaller pools
 			// when there are many.

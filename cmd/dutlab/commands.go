@@ -86,6 +86,9 @@ func cmdCompare(ctx context.Context, cmd string, args []string) error {
 		if p.Duration > 0 {
 			o.Duration = p.Duration
 		}
+		if p.Packets > 0 {
+			o.Packets, o.Duration = p.Packets, 0
+		}
 		if p.Warmup > 0 {
 			o.Warmup = p.Warmup
 		}

@@ -111,6 +111,12 @@ func (e *Engine) Config(job generator.Job) (dpdk.GenConfig, error) {
 			cfg.RXPort = dev
 		}
 	}
+	if job.Packets > 0 {
+		return cfg, fmt.Errorf("dpdk engine: a packet count (%d): %w; give a duration", job.Packets, generator.ErrUnsupported)
+	}
+	if err := generator.CheckStreams(e, job.Streams); err != nil {
+		return cfg, err
+	}
 	for i, s := range job.Streams {
 		t, err := generator.BuildUDP(s)
 		if err != nil {
@@ -124,6 +130,7 @@ func (e *Engine) Config(job generator.Job) (dpdk.GenConfig, error) {
 			SrcPortBase:    s.SrcPort,
 			Flows:          max(s.Flows, 1),
 			RatePPS:        s.RatePPS,
+			Weight:         s.Weight,
 		})
 	}
 	cfg.WarmupMS = job.Warmup.Milliseconds()
@@ -134,6 +141,28 @@ func (e *Engine) Config(job generator.Job) (dpdk.GenConfig, error) {
 	cfg.NoCopy = e.opts.NoCopy
 	cfg.RingSize = e.opts.RingSize
 	return cfg, nil
+}
+
+// CheckStream implements generator.StreamChecker. The C fast path rewrites
+// the UDP source port and the probe of untagged IPv4/IPv6 UDP templates, in
+// increment mode; the rest of the stream model is xdp-live's for now.
+func (e *Engine) CheckStream(s generator.Stream) error {
+	bad := func(field, what string) error {
+		return fmt.Errorf("%s: %s: %w (xdp-live sends it)", field, what, generator.ErrUnsupported)
+	}
+	switch {
+	case s.Proto != "" && s.Proto != generator.ProtoUDP:
+		return bad("proto", s.Proto+" (the dpdk fast path sends udp)")
+	case s.VLAN != 0:
+		return bad("vlan", "VLAN tags")
+	case s.SrcIPs > 1 || s.DstIPs > 1:
+		return bad("ip-count", "address variation (the source port varies)")
+	case s.DstPorts > 1:
+		return bad("dst.port-count", "destination port variation (the source port varies)")
+	case s.SrcRandom || s.DstRandom:
+		return bad("mode", "random variation (increment)")
+	}
+	return nil
 }
 
 // Run implements generator.Engine: it starts the worker in the TX port's

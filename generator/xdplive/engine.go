@@ -56,6 +56,7 @@ func (e *Engine) Name() string { return Name }
 type stream struct {
 	*sender
 	rate float64   // frames per second, 0 = flat out
+	flat uint64    // frames per turn when flat out (the chunk scaled by the stream's weight)
 	min  uint64    // frames owed before a paced run is worth it (one tick's worth)
 	base time.Time // start of the schedule
 	sent uint64    // frames sent since base
@@ -93,8 +94,8 @@ func (e *Engine) Run(ctx context.Context, job generator.Job) (st generator.Stats
 	if len(job.Streams) == 0 {
 		return st, errors.New("xdp-live: job has no streams")
 	}
-	if job.Duration <= 0 {
-		return st, errors.New("xdp-live: job duration must be positive")
+	if job.Duration <= 0 && job.Packets == 0 {
+		return st, errors.New("xdp-live: job duration must be positive (or a packet count given)")
 	}
 	chunk, batch, drain := e.Chunk, e.BatchSize, e.Drain
 	if chunk == 0 {
@@ -150,6 +151,14 @@ func (e *Engine) Run(ctx context.Context, job generator.Job) (st generator.Stats
 			s.min = uint64(max(1, min(float64(chunk), js.RatePPS*pacingTick.Seconds())))
 		}
 		streams = append(streams, s)
+	}
+	// Flat-out streams share a turn by weight: the heaviest sends a chunk.
+	maxWeight := 1
+	for _, js := range job.Streams {
+		maxWeight = max(maxWeight, js.Weight)
+	}
+	for i, s := range streams {
+		s.flat = max(1, uint64(chunk)*uint64(max(job.Streams[i].Weight, 1))/uint64(maxWeight))
 	}
 
 	// Each live-frame test run waits for RCU grace periods as it ends
@@ -236,6 +245,7 @@ func (e *Engine) Run(ctx context.Context, job generator.Job) (st generator.Stats
 	txCore := "unpinned"
 	var first, last snapshot
 	measuring := false
+	var windowSent uint64 // frames sent in the window, for job.Packets
 	sendErr := nsexec.Do(job.TX.Netns, func() error {
 		if len(job.Cores) > 0 {
 			var set unix.CPUSet
@@ -251,6 +261,9 @@ func (e *Engine) Run(ctx context.Context, job generator.Job) (st generator.Stats
 		}
 		t0 := time.Now()
 		windowStart, end := t0.Add(job.Warmup), t0.Add(job.Warmup+job.Duration)
+		if job.Duration <= 0 {
+			end = t0.Add(job.Warmup + 365*24*time.Hour) // until job.Packets are sent
+		}
 		for _, s := range streams {
 			s.base = t0
 		}
@@ -280,7 +293,7 @@ func (e *Engine) Run(ctx context.Context, job generator.Job) (st generator.Stats
 			}
 			sent := false
 			for _, s := range streams {
-				n := uint64(chunk)
+				n := s.flat
 				if s.rate > 0 {
 					owed, at := s.owed(now)
 					if owed == 0 {
@@ -299,11 +312,23 @@ func (e *Engine) Run(ctx context.Context, job generator.Job) (st generator.Stats
 				if s.replay != nil {
 					n = min(n, replayChunk) // one test run per frame: keep turns short
 				}
+				if measuring && job.Packets > 0 {
+					if windowSent >= job.Packets {
+						return ctx.Err()
+					}
+					n = min(n, job.Packets-windowSent)
+				}
 				if err := s.send(ifindex, uint32(n), batch); err != nil {
 					return err
 				}
 				s.sent += n
+				if measuring {
+					windowSent += n
+				}
 				sent = true
+			}
+			if job.Packets > 0 && windowSent >= job.Packets {
+				return ctx.Err()
 			}
 			if !sent {
 				sleepCtx(ctx, time.Until(wake))
@@ -336,11 +361,17 @@ func (e *Engine) Run(ctx context.Context, job generator.Job) (st generator.Stats
 		"batch_size":  strconv.FormatUint(uint64(batch), 10),
 		"pacing_tick": pacingTick.String(),
 		"streams":     strconv.Itoa(len(streams)),
+		"packets":     strconv.FormatUint(job.Packets, 10),
 		"tx_ifname":   job.TX.Name,
 		"rx_ifname":   job.RX.Name,
 		"probe_clock": "bpf_ktime_get_ns",
 		"rcu":         rcuMode,
 	}
+	var interrupted uint64
+	for _, s := range streams {
+		interrupted += s.interrupted
+	}
+	st.Info["interrupted_runs"] = strconv.FormatUint(interrupted, 10)
 	if txCapt != nil {
 		st.Info["capture_tx_frames"] = strconv.Itoa(txCaptured)
 		st.Info["capture_tx_lost"] = strconv.FormatUint(lastTx.txLost, 10)

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"runtime"
+	"unsafe"
 
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
@@ -31,6 +33,9 @@ type sender struct {
 	// in order and round again; next is the one to send next.
 	replay [][]byte
 	next   int
+	// interrupted counts live-frame runs a signal cut short (and send
+	// finished with the frames they had not sent).
+	interrupted uint64
 }
 
 // maxReplayFrame keeps replayed frames within one page-pool page with the
@@ -133,21 +138,58 @@ func b2u8(b bool) uint8 {
 
 func (s *sender) Close() error { return s.objs.Close() }
 
+// testRunAttr is union bpf_attr's test member (BPF_PROG_TEST_RUN), up to
+// batch_size.
+type testRunAttr struct {
+	ProgFD, Retval, DataSizeIn, DataSizeOut uint32
+	DataIn, DataOut                         uint64
+	Repeat, Duration, CtxSizeIn, CtxSizeOut uint32
+	CtxIn, CtxOut                           uint64
+	Flags, CPU, BatchSize, _                uint32
+}
+
 // send transmits n frames on ifindex (in the calling thread's namespace) in
-// one live-frame test run of batch frames per page-pool batch.
+// live-frame test runs of batch frames per page-pool batch. It makes the
+// syscall itself rather than through ebpf.Program.Run: a run interrupted by
+// a signal (the Go runtime preempts threads with SIGURG) returns EINTR after
+// sending some of its frames, and Run would start the whole count again. send
+// reads from next_seq how far the run got and sends only the rest, so what
+// the engine counts as sent is exactly what went out.
 func (s *sender) send(ifindex int, n, batch uint32) error {
 	if s.replay != nil {
 		return s.sendReplay(ifindex, n)
 	}
-	_, err := s.objs.XdpGen.Run(&ebpf.RunOptions{
-		Data:      s.frame,
-		Repeat:    n,
-		Flags:     unix.BPF_F_TEST_XDP_LIVE_FRAMES,
-		BatchSize: batch,
-		Context:   xdpMD{DataEnd: uint32(len(s.frame)), IngressIfindex: uint32(ifindex)},
-	})
-	if err != nil {
-		return fmt.Errorf("send %d live frames: %w", n, err)
+	md := xdpMD{DataEnd: uint32(len(s.frame)), IngressIfindex: uint32(ifindex)}
+	attr := testRunAttr{
+		ProgFD:     uint32(s.objs.XdpGen.FD()),
+		DataSizeIn: uint32(len(s.frame)),
+		DataIn:     uint64(uintptr(unsafe.Pointer(&s.frame[0]))),
+		CtxSizeIn:  uint32(unsafe.Sizeof(md)),
+		CtxIn:      uint64(uintptr(unsafe.Pointer(&md))),
+		Flags:      unix.BPF_F_TEST_XDP_LIVE_FRAMES,
+		BatchSize:  batch,
+	}
+	for left := n; left > 0; {
+		var before uint64
+		if err := s.objs.NextSeq.Get(&before); err != nil {
+			return fmt.Errorf("read xdp_gen next_seq: %w", err)
+		}
+		attr.Repeat = left
+		_, _, errno := unix.Syscall(unix.SYS_BPF, unix.BPF_PROG_TEST_RUN, uintptr(unsafe.Pointer(&attr)), unsafe.Sizeof(attr))
+		runtime.KeepAlive(s.frame)
+		runtime.KeepAlive(&md)
+		if errno == 0 {
+			return nil
+		}
+		if errno != unix.EINTR {
+			return fmt.Errorf("send %d live frames: %w", left, errno)
+		}
+		var after uint64
+		if err := s.objs.NextSeq.Get(&after); err != nil {
+			return fmt.Errorf("read xdp_gen next_seq: %w", err)
+		}
+		left -= uint32(min(after-before, uint64(left)))
+		s.interrupted++
 	}
 	return nil
 }

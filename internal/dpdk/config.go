@@ -89,6 +89,8 @@ type GenStream struct {
 	SrcPortBase    uint16  `json:"src_port_base"`
 	Flows          int     `json:"flows"` // the source port varies over [base, base+flows)
 	RatePPS        float64 `json:"rate_pps,omitempty"`
+	// Weight is the stream's share of a flat-out burst (generator.Stream.Weight).
+	Weight int `json:"weight,omitempty"`
 }
 
 // GenConfig is what `dutlab-dpdk gen` reads on stdin.

@@ -295,6 +295,75 @@ func TestRingLatencyAndRate(t *testing.T) {
 	}
 }
 
+// Streams of different rates are paced each on its own, and flat-out
+// streams share the bursts by weight, in both template modes.
+func TestRingPerStreamPacing(t *testing.T) {
+	requireEAL(t)
+	for mi, mode := range []TemplateMode{Copy, Prefilled} {
+		t.Run(string(mode), func(t *testing.T) {
+			a, b, err := RingPair(fmt.Sprintf("ps%d", mi))
+			if err != nil {
+				t.Fatal(err)
+			}
+			pool := newPool(t, fmt.Sprintf("ps%d_pool", mi))
+			setupPort(t, a, pool)
+			setupPort(t, b, pool)
+			for ci, tc := range []struct {
+				name    string
+				rates   []float64
+				weights []int
+				n       uint64
+				ratio   float64 // frames of stream 0 per frame of stream 1
+			}{
+				{"paced 200k:20k", []float64{200e3, 20e3}, nil, 22000, 10},
+				{"flat 7:1", []float64{0, 0}, []int{7, 1}, 80000, 7},
+				{"flat beside paced", []float64{0, 5e3}, nil, 0, 0},
+			} {
+				t.Run(tc.name, func(t *testing.T) {
+					streams := []GenStream{testStream(1), testStream(1)}
+					w := GenWorker{TxPort: a, RxPort: b, TX: true, RX: true, Pool: pool, MaxPackets: tc.n, Mode: mode,
+						StreamRates: tc.rates, StreamWeights: tc.weights}
+					if mode == Prefilled {
+						w.Pools = []*Mempool{newPool(t, fmt.Sprintf("ps%d_%d_0", mi, ci)), newPool(t, fmt.Sprintf("ps%d_%d_1", mi, ci))}
+					}
+					if err := SetupGen(streams, []GenWorker{w}); err != nil {
+						t.Fatal(err)
+					}
+					for k, p := range w.Pools {
+						FillPool(p, k)
+					}
+					if tc.n == 0 {
+						// Flat out for 100 ms: the paced stream still gets
+						// its 5 kpps, the flat one the rest.
+						if err := LaunchGen(0, 1); err != nil {
+							t.Fatal(err)
+						}
+						time.Sleep(100 * time.Millisecond)
+						Stop(true, true)
+						if ret := WaitLcore(1); ret != 0 {
+							t.Fatalf("worker returned %d", ret)
+						}
+						f0, f1 := GenStreamFrames(0, 0), GenStreamFrames(0, 1)
+						t.Logf("flat %d, paced %d frames in ~100 ms", f0, f1)
+						if f1 < 250 || f1 > 1000 || f0 < 10*f1 {
+							t.Errorf("flat stream %d frames, 5 kpps stream %d frames in ~100 ms", f0, f1)
+						}
+						return
+					}
+					c := runGen(t, tc.n, nil)
+					f0, f1 := GenStreamFrames(0, 0), GenStreamFrames(0, 1)
+					if uint64(f0)+uint64(f1) != c.TxPackets+c.TxDropped || c.TxPackets != tc.n {
+						t.Fatalf("streams made %d + %d frames, counters %+v, want %d sent", f0, f1, c, tc.n)
+					}
+					if got := float64(f0) / float64(f1); got < tc.ratio*0.98 || got > tc.ratio*1.02 {
+						t.Errorf("stream frames %d:%d = %.3f, want %.1f +-2%%", f0, f1, got, tc.ratio)
+					}
+				})
+			}
+		})
+	}
+}
+
 func TestNullTxAndForward(t *testing.T) {
 	requireEAL(t)
 	null, err := PortByName("net_null0")

@@ -35,6 +35,13 @@ static void dl_gen_set_worker(int i, uint16_t txp, uint16_t txq, uint16_t rxp, u
 	for (s = 0; s < DL_MAX_STREAMS; s++)
 		w->ws[s].sid = (uint16_t)(s | (unsigned)i << 8);
 }
+static void dl_gen_set_stream_rate(int i, unsigned k, double rate, unsigned weight)
+{
+	dl_gen[i].per_stream = 1;
+	dl_gen[i].srate[k] = rate;
+	dl_gen[i].sweight[k] = weight;
+}
+static uint32_t dl_gen_stream_frames(int i, unsigned k) { return dl_gen[i].ws[k].seq; }
 static void dl_gen_set_spool(int i, unsigned k, struct rte_mempool *mp) { dl_gen[i].spool[k] = mp; }
 static void dl_gen_run(int i) { dl_gen_loop(&dl_gen[i]); }
 static struct dl_counters *dl_gen_counters(int i) { return &dl_gen[i].c; }
@@ -104,6 +111,12 @@ type GenWorker struct {
 	// FillPool(pool, stream); with one stream Pool (filled) will do.
 	Pools      []*Mempool
 	RatePPS    float64 // this worker's rate; 0 = as fast as possible
+	// StreamRates, when set (one per stream), paces each stream on its own
+	// at this worker's share of its rate; a 0 stream is sent flat out in
+	// what is left of each burst, shared by StreamWeights (0 counts as 1).
+	// RatePPS is then unused.
+	StreamRates   []float64
+	StreamWeights []int
 	MaxPackets uint64  // stop sending after this many; 0 = no limit
 	// Mode is how frames get their bytes (see TemplateMode); "" = Copy.
 	Mode TemplateMode
@@ -168,6 +181,21 @@ func SetupGen(streams []GenStream, workers []GenWorker) error {
 		}
 		C.dl_gen_set_worker(C.int(i), C.uint16_t(w.TxPort), C.uint16_t(w.TxQueue), C.uint16_t(w.RxPort), C.uint16_t(w.RxQueue),
 			cbool(w.TX), cbool(w.RX), mode, C.uint(burst), C.double(w.RatePPS), C.uint64_t(w.MaxPackets), mp)
+		if w.StreamRates != nil {
+			if len(w.StreamRates) != len(streams) || (w.StreamWeights != nil && len(w.StreamWeights) != len(streams)) {
+				return fmt.Errorf("worker %d: %d stream rates and %d weights for %d streams", i, len(w.StreamRates), len(w.StreamWeights), len(streams))
+			}
+			for k, r := range w.StreamRates {
+				weight := 1
+				if w.StreamWeights != nil {
+					weight = max(w.StreamWeights[k], 1)
+				}
+				if r < 0 {
+					return fmt.Errorf("worker %d: stream %d rate %g", i, k, r)
+				}
+				C.dl_gen_set_stream_rate(C.int(i), C.uint(k), C.double(r), C.uint(weight))
+			}
+		}
 		if mode == C.DL_MODE_PREFILLED {
 			for k, p := range pools {
 				if p == nil {
@@ -192,6 +220,10 @@ func LaunchGen(i int, lcore uint) error {
 
 // RunGen runs generator worker i on the calling thread until Stop(true, true).
 func RunGen(i int) { C.dl_gen_run(C.int(i)) }
+
+// GenStreamFrames is how many frames worker i has made of stream k (modulo
+// 2^32: it is the stream's next probe sequence number).
+func GenStreamFrames(i, k int) uint32 { return uint32(C.dl_gen_stream_frames(C.int(i), C.uint(k))) }
 
 // GenCounters reads worker i's counters.
 func GenCounters(i int) Counters { return readCounters(C.dl_gen_counters(C.int(i))) }

@@ -94,6 +94,15 @@ struct dl_gen_worker {
 	uint8_t id;
 	double rate_pps; /* 0 = as fast as possible */
 	uint64_t max_pkts; /* 0 = unlimited */
+	/*
+	 * Per-stream pacing (per_stream set): each stream k is paced at its own
+	 * srate[k] (frames per second of this worker), or, at 0, shares what is
+	 * left of each burst by sweight[k]. Otherwise the streams are sent round
+	 * robin at rate_pps.
+	 */
+	int per_stream;
+	double srate[DL_MAX_STREAMS];
+	unsigned sweight[DL_MAX_STREAMS];
 	struct rte_mempool *pool; /* COPY */
 	struct rte_mempool *spool[DL_MAX_STREAMS]; /* PREFILLED: one per stream, holding its template */
 	struct dl_counters c __rte_cache_aligned;
@@ -337,6 +346,162 @@ static __rte_always_inline unsigned dl_gen_fill(struct dl_gen_worker *w, struct 
 	return i;
 }
 
+/* dl_gen_write_one writes n frames of stream k into the mbufs pkts. */
+static __rte_always_inline void dl_gen_write_one(struct dl_gen_worker *w, struct rte_mbuf **pkts, unsigned n,
+						 unsigned k, uint64_t ts_be, uint32_t ts_sum, uint64_t *bytes)
+{
+	const struct dl_stream *st = &dl_streams[k];
+	struct dl_wstream *ws = &w->ws[k];
+	unsigned i;
+
+	for (i = 0; i < n; i++) {
+		struct rte_mbuf *m = pkts[i];
+		uint8_t *d;
+
+		m->data_off = RTE_PKTMBUF_HEADROOM;
+		m->data_len = st->len;
+		m->pkt_len = st->len;
+		m->ol_flags = 0;
+		d = rte_pktmbuf_mtod(m, uint8_t *);
+		if (w->mode != DL_MODE_PREFILLED)
+			rte_memcpy(d, st->tmpl, st->len);
+		dl_write_fields(d, st, ws, ts_be, ts_sum);
+	}
+	*bytes += (uint64_t)st->len * n;
+}
+
+/*
+ * dl_gen_alloc gets want[k] mbufs for every stream k into pkts, stream after
+ * stream, or none at all (so that a short pool starves no stream more than
+ * another); it returns the total.
+ */
+static __rte_always_inline unsigned dl_gen_alloc(struct dl_gen_worker *w, struct rte_mbuf **pkts,
+						 const unsigned *want, unsigned ns, unsigned total)
+{
+	unsigned k, n = 0;
+
+	if (total == 0)
+		return 0;
+	if (w->mode != DL_MODE_PREFILLED) {
+		if (rte_mempool_get_bulk(w->pool, (void **)pkts, total) == 0)
+			return total;
+		w->c.alloc_fail++;
+		return 0;
+	}
+	for (k = 0; k < ns; k++) {
+		if (want[k] == 0)
+			continue;
+		if (rte_mempool_get_bulk(w->spool[k], (void **)(pkts + n), want[k]) != 0) {
+			while (k-- > 0) {
+				n -= want[k];
+				if (want[k])
+					rte_mempool_put_bulk(w->spool[k], (void **)(pkts + n), want[k]);
+			}
+			w->c.alloc_fail++;
+			return 0;
+		}
+		n += want[k];
+	}
+	return n;
+}
+
+/*
+ * dl_gen_loop_streams is dl_gen_loop with per-stream pacing: every burst
+ * holds each paced stream's due frames, and the flat-out streams share the
+ * rest by weight (a credit per stream carries the fractions over). A burst
+ * is allocated whole or not at all, and only a sent burst moves the
+ * schedules, so that a short pool shifts no stream's share.
+ */
+static int dl_gen_loop_streams(struct dl_gen_worker *w)
+{
+	struct rte_mbuf *pkts[DL_TX_BURST_MAX];
+	uint64_t hz = rte_get_tsc_hz();
+	unsigned burst = w->burst, ns = dl_nstreams, k, wsum = 0;
+	double ppc[DL_MAX_STREAMS], credit[DL_MAX_STREAMS];
+	uint64_t paced[DL_MAX_STREAMS], backlog[DL_MAX_STREAMS];
+	uint64_t start = rte_rdtsc();
+
+	for (k = 0; k < ns; k++) {
+		ppc[k] = w->srate[k] > 0 ? w->srate[k] / (double)hz : 0;
+		backlog[k] = (uint64_t)(w->srate[k] / 100) + burst; /* 10 ms */
+		paced[k] = 0;
+		credit[k] = 0;
+		if (ppc[k] == 0)
+			wsum += w->sweight[k] ? w->sweight[k] : 1;
+	}
+	while (!dl_stop_rx) {
+		if (w->tx_on && !dl_stop_tx && (w->max_pkts == 0 || w->c.tx_pkts < w->max_pkts)) {
+			uint64_t tsc = rte_rdtsc(), ts_ns = dl_tsc_ns(tsc, hz), bytes = 0;
+			uint64_t ts_be = rte_cpu_to_be_64(ts_ns);
+			uint32_t ts_sum = dl_csum_add32(dl_csum_add32(0, (uint32_t)(ts_ns >> 32)), (uint32_t)ts_ns);
+			unsigned want[DL_MAX_STREAMS], n = 0, room, i;
+			double share[DL_MAX_STREAMS];
+			uint16_t sent;
+
+			for (k = 0; k < ns; k++) {
+				uint64_t due;
+
+				want[k] = 0;
+				if (ppc[k] == 0)
+					continue;
+				due = (uint64_t)((double)(tsc - start) * ppc[k]);
+				if (due > paced[k] + backlog[k])
+					paced[k] = due - backlog[k];
+				if (due > paced[k])
+					want[k] = (unsigned)RTE_MIN(due - paced[k], (uint64_t)(burst - n));
+				n += want[k];
+			}
+			room = burst - n;
+			if (wsum > 0 && room > 0) {
+				for (k = 0; k < ns; k++) {
+					if (ppc[k] != 0)
+						continue;
+					share[k] = (double)room * (w->sweight[k] ? w->sweight[k] : 1) / wsum;
+					want[k] = (unsigned)(credit[k] + share[k]);
+					n += want[k];
+				}
+			}
+			if (w->max_pkts && w->c.tx_pkts + n > w->max_pkts) {
+				uint64_t left = w->max_pkts - w->c.tx_pkts;
+				for (k = 0; k < ns; k++) {
+					want[k] = (unsigned)RTE_MIN((uint64_t)want[k], left);
+					left -= want[k];
+				}
+			}
+			n = 0;
+			for (k = 0; k < ns; k++)
+				n += want[k];
+			n = dl_gen_alloc(w, pkts, want, ns, n);
+			if (n > 0) {
+				/* All or none: the credits and schedules move only when sent. */
+				unsigned at = 0;
+				for (k = 0; k < ns; k++) {
+					dl_gen_write_one(w, pkts + at, want[k], k, ts_be, ts_sum, &bytes);
+					at += want[k];
+					if (ppc[k] != 0)
+						paced[k] += want[k];
+					else
+						credit[k] += share[k] - want[k]; /* in [0, 1) */
+				}
+			}
+			if (n > 0) {
+				sent = rte_eth_tx_burst(w->tx_port, w->tx_queue, pkts, (uint16_t)n);
+				if (unlikely(sent < n)) {
+					for (i = sent; i < n; i++)
+						bytes -= pkts[i]->pkt_len;
+					rte_pktmbuf_free_bulk(pkts + sent, n - sent);
+					w->c.tx_drop += n - sent;
+				}
+				w->c.tx_pkts += sent;
+				w->c.tx_bytes += bytes;
+			}
+		}
+		if (w->rx_on)
+			dl_gen_rx(w, hz);
+	}
+	return 0;
+}
+
 /* dl_gen_loop sends the streams round robin and receives, until stopped. */
 static int dl_gen_loop(void *arg)
 {
@@ -349,6 +514,8 @@ static int dl_gen_loop(void *arg)
 	uint64_t start = rte_rdtsc(), paced = 0;
 	unsigned s = 0;
 
+	if (w->per_stream)
+		return dl_gen_loop_streams(w);
 	while (!dl_stop_rx) {
 		if (w->tx_on && !dl_stop_tx && (w->max_pkts == 0 || w->c.tx_pkts < w->max_pkts)) {
 			unsigned n = burst, i;
