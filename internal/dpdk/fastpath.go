@@ -109,15 +109,15 @@ type GenWorker struct {
 	Pool             *Mempool // TX mbufs (Copy)
 	// Pools are Prefilled's pools, one per stream, each filled with
 	// FillPool(pool, stream); with one stream Pool (filled) will do.
-	Pools      []*Mempool
-	RatePPS    float64 // this worker's rate; 0 = as fast as possible
+	Pools   []*Mempool
+	RatePPS float64 // this worker's rate; 0 = as fast as possible
 	// StreamRates, when set (one per stream), paces each stream on its own
 	// at this worker's share of its rate; a 0 stream is sent flat out in
 	// what is left of each burst, shared by StreamWeights (0 counts as 1).
 	// RatePPS is then unused.
 	StreamRates   []float64
 	StreamWeights []int
-	MaxPackets uint64  // stop sending after this many; 0 = no limit
+	MaxPackets    uint64 // stop sending after this many; 0 = no limit
 	// Mode is how frames get their bytes (see TemplateMode); "" = Copy.
 	Mode TemplateMode
 	// Burst is the TX burst (default DefaultTxBurst, at most MaxTxBurst).
