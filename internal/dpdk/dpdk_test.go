@@ -308,7 +308,11 @@ func TestRingPerStreamPacing(t *testing.T) {
 			pool := newPool(t, fmt.Sprintf("ps%d_pool", mi))
 			setupPort(t, a, pool)
 			setupPort(t, b, pool)
-			for ci, tc := range []struct {
+			var spools []*Mempool // Prefilled's, one per stream, shared by the cases
+			if mode == Prefilled {
+				spools = []*Mempool{newPool(t, fmt.Sprintf("ps%d_0", mi)), newPool(t, fmt.Sprintf("ps%d_1", mi))}
+			}
+			for _, tc := range []struct {
 				name    string
 				rates   []float64
 				weights []int
@@ -323,9 +327,7 @@ func TestRingPerStreamPacing(t *testing.T) {
 					streams := []GenStream{testStream(1), testStream(1)}
 					w := GenWorker{TxPort: a, RxPort: b, TX: true, RX: true, Pool: pool, MaxPackets: tc.n, Mode: mode,
 						StreamRates: tc.rates, StreamWeights: tc.weights}
-					if mode == Prefilled {
-						w.Pools = []*Mempool{newPool(t, fmt.Sprintf("ps%d_%d_0", mi, ci)), newPool(t, fmt.Sprintf("ps%d_%d_1", mi, ci))}
-					}
+					w.Pools = spools
 					if err := SetupGen(streams, []GenWorker{w}); err != nil {
 						t.Fatal(err)
 					}
