@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -154,7 +155,11 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		if err := ctx.Err(); err != nil {
 			return res, err
 		}
-		fmt.Fprintf(o.Log, "[%d/%d] %s: %d-byte frames, %s warm-up + %s\n", i+1, len(o.Datapaths), name, o.FrameSize, o.Warmup, o.window())
+		what := fmt.Sprintf("%d-byte frames", o.FrameSize)
+		if o.Profile != nil {
+			what = "profile " + o.ProfileFile
+		}
+		fmt.Fprintf(o.Log, "[%d/%d] %s: %s, %s warm-up + %s\n", i+1, len(o.Datapaths), name, what, o.Warmup, o.window())
 		row, err := measureOne(ctx, o, env, gen, d, name, ceiling)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -298,7 +303,7 @@ func (w *window) cpu(cores []int) CPU {
 }
 
 func measureOne(ctx context.Context, o Options, env *lab.Env, g genNode, d dutNode, name string, ceiling float64) (Row, error) {
-	row := Row{Datapath: name, Engine: o.Engine.Name(), FrameSize: o.FrameSize, Flows: o.Flows}
+	row := Row{Datapath: name, Engine: o.Engine.Name(), FrameSize: o.FrameSize, Flows: o.Flows, MixedSizes: o.Profile != nil}
 	dp, err := dut.Lookup(name)
 	if err != nil {
 		return row, err
@@ -373,6 +378,18 @@ func (row *Row) fill(st generator.Stats, w *window) {
 		wire := float64(row.FrameSize+20) * 8
 		row.OfferedGbps = row.OfferedMpps * wire / 1e3
 		row.RxGbps = row.RxMpps * wire / 1e3
+		// Engines count frame bytes (no FCS): with them, mixed sizes
+		// (profiles, IMIX) get their real wire rate.
+		const perFrame = 4 + 20 // FCS, preamble + start delimiter + gap
+		if st.TxBytes > 0 {
+			row.OfferedGbps = float64(st.TxBytes+perFrame*st.TxPackets) * 8 / s / 1e9
+		}
+		if st.RxBytes > 0 {
+			row.RxGbps = float64(st.RxBytes+perFrame*st.RxPackets) * 8 / s / 1e9
+		}
+		if row.MixedSizes && st.TxPackets > 0 {
+			row.FrameSize = int(math.Round(float64(st.TxBytes)/float64(st.TxPackets))) + 4
+		}
 	}
 	row.LossPct = lossPct(st.TxPackets, st.RxPackets)
 	row.RxIfacePackets = w.rx1.RxPackets - w.rx0.RxPackets
@@ -503,7 +520,24 @@ func (o Options) checkProfile() error {
 	if err := generator.CheckStreams(o.Engine, streams); err != nil {
 		return fmt.Errorf("%s: %w", o.ProfileFile, err)
 	}
-	return nil
+	var errs []error
+	for _, s := range streams {
+		for _, n := range o.Spec.Nodes {
+			if n.Kind != topologies.KindDUT {
+				continue
+			}
+			for _, ifc := range n.Interfaces {
+				if !ifc.Address.IsValid() {
+					continue
+				}
+				if field := s.Covers(ifc.Address.Addr()); field != "" {
+					errs = append(errs, fmt.Errorf("%s: stream %s: %s range covers %s, the address of %s:%s; the DUT drops frames from or to its own address: start the range elsewhere or shorten it",
+						o.ProfileFile, s.Name, field, ifc.Address.Addr(), n.Name, ifc.Name))
+				}
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // addCaptures opens the run's pcap files and returns what closes them.

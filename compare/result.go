@@ -26,7 +26,8 @@ type Result struct {
 type Row struct {
 	Datapath    string  `json:"datapath"`
 	Engine      string  `json:"engine"`
-	FrameSize   int     `json:"frame_size"`
+	FrameSize   int     `json:"frame_size"` // with MixedSizes, the mean frame sent (FCS included)
+	MixedSizes  bool    `json:"mixed_sizes,omitempty"`
 	Flows       int     `json:"flows"`
 	WindowSec   float64 `json:"window_s"`
 	TxPackets   uint64  `json:"tx_packets"`

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net/netip"
 )
 
 // A Program is a stream compiled for an engine: the template frame, built
@@ -267,4 +268,31 @@ func csumFold(sum uint32) uint16 {
 	sum = sum&0xffff + sum>>16
 	sum = sum&0xffff + sum>>16
 	return uint16(sum)
+}
+
+// Covers reports which of the stream's address ranges holds a: "src.ip",
+// "dst.ip" or "" for neither. A lab uses it to refuse ranges that run into
+// a DUT's own address (a router drops frames from its own address).
+func (s Stream) Covers(a netip.Addr) string {
+	in := func(first netip.Addr, n int) bool {
+		first, a := first.Unmap(), a.Unmap()
+		if !first.IsValid() || first.Is4() != a.Is4() || a.Less(first) {
+			return false
+		}
+		x := first
+		for range max(n, 1) {
+			if x == a {
+				return true
+			}
+			x = x.Next()
+		}
+		return false
+	}
+	switch {
+	case in(s.Src, s.SrcIPs):
+		return "src.ip"
+	case in(s.Dst, s.DstIPs):
+		return "dst.ip"
+	}
+	return ""
 }

@@ -181,3 +181,13 @@ func TestCompileRejects(t *testing.T) {
 	_, err = Compile(s)
 	require.ErrorContains(t, err, "no destination port to vary")
 }
+
+func TestStreamCovers(t *testing.T) {
+	s := progTestStream(ProtoUDP, 4, 0, false)
+	s.SrcIPs, s.DstIPs = 4, 1 // 198.18.0.254 .. 198.18.1.1
+	require.Equal(t, "src.ip", s.Covers(netip.MustParseAddr("198.18.1.1")))
+	require.Equal(t, "", s.Covers(netip.MustParseAddr("198.18.1.2")))
+	require.Equal(t, "", s.Covers(netip.MustParseAddr("198.18.0.253")))
+	require.Equal(t, "dst.ip", s.Covers(netip.MustParseAddr("198.19.0.1")))
+	require.Equal(t, "", s.Covers(netip.MustParseAddr("2001:2::1")))
+}
