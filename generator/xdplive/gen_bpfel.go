@@ -22,7 +22,6 @@ type genGenCounters struct {
 
 type genGenField struct {
 	_      structs.HostLayout
-	Stride uint64
 	Base   uint32
 	Count  uint32
 	Off    uint16
@@ -51,6 +50,7 @@ const (
 	genVarL4Sum           = "l4_sum"
 	genVarNextSeq         = "next_seq"
 	genVarNfields         = "nfields"
+	genVarOdo             = "odo"
 	genVarProbeOff        = "probe_off"
 	genVarReplay          = "replay"
 	genVarStreamId        = "stream_id"
@@ -126,6 +126,7 @@ type genVariableSpecs struct {
 	L4Sum         *ebpf.VariableSpec `ebpf:"l4_sum"`
 	NextSeq       *ebpf.VariableSpec `ebpf:"next_seq"`
 	Nfields       *ebpf.VariableSpec `ebpf:"nfields"`
+	Odo           *ebpf.VariableSpec `ebpf:"odo"`
 	ProbeOff      *ebpf.VariableSpec `ebpf:"probe_off"`
 	Replay        *ebpf.VariableSpec `ebpf:"replay"`
 	StreamId      *ebpf.VariableSpec `ebpf:"stream_id"`
@@ -180,6 +181,7 @@ type genVariables struct {
 	L4Sum         *ebpf.Variable `ebpf:"l4_sum"`
 	NextSeq       *ebpf.Variable `ebpf:"next_seq"`
 	Nfields       *ebpf.Variable `ebpf:"nfields"`
+	Odo           *ebpf.Variable `ebpf:"odo"`
 	ProbeOff      *ebpf.Variable `ebpf:"probe_off"`
 	Replay        *ebpf.Variable `ebpf:"replay"`
 	StreamId      *ebpf.Variable `ebpf:"stream_id"`

@@ -65,11 +65,14 @@ type txCapture struct {
 	taken, ring *ebpf.Map
 }
 
+// minFrameLen is GEN_MIN_COPY in bpf/probe.h: a 64-byte frame without FCS.
+const minFrameLen = generator.MinFrameSize - 4
+
 // loadSender loads xdp_gen running program p for stream index id. With cp
 // set (and cp.frames > 0) it captures into cp's ring, creating it with the
 // first sender.
 func loadSender(p generator.Program, id int, cp *txCapture) (*sender, error) {
-	if p.CopyLen > len(p.Frame) || p.CopyLen > generator.MaxCopyLen || p.CopyLen%2 != 0 {
+	if len(p.Frame) < minFrameLen || p.CopyLen > len(p.Frame) || p.CopyLen > generator.MaxCopyLen || p.CopyLen%2 != 0 {
 		return nil, fmt.Errorf("program copies %d header bytes of a %d-byte frame (max %d, even)", p.CopyLen, len(p.Frame), generator.MaxCopyLen)
 	}
 	if len(p.Fields) > generator.MaxFields {
@@ -84,14 +87,16 @@ func load(p generator.Program, id int, cp *txCapture, replay bool) (*sender, err
 	}
 	// The rodata array holds the frame's bytes in memory order.
 	var words [generator.MaxCopyLen / 4]uint32
+	// xdp_gen copies the first 60 bytes whatever CopyLen is (every frame
+	// is that long), so the array holds the frame's head, payload included.
 	var head [generator.MaxCopyLen]byte
-	copy(head[:], p.Frame[:p.CopyLen])
+	copy(head[:], p.Frame[:min(len(p.Frame), generator.MaxCopyLen)])
 	for i := range words {
 		words[i] = binary.NativeEndian.Uint32(head[4*i:])
 	}
 	var fields [generator.MaxFields]genGenField
 	for i, f := range p.Fields {
-		fields[i] = genGenField{Stride: f.Stride, Base: f.Base, Count: f.Count, Off: uint16(f.Off), Width: uint16(f.Width),
+		fields[i] = genGenField{Base: f.Base, Count: f.Count, Off: uint16(f.Off), Width: uint16(f.Width),
 			Random: b2u8(f.Random), InL3: b2u8(f.InL3), InL4: b2u8(f.InL4)}
 	}
 	// Offset 0 is never a checksum or the probe: it means none.

@@ -21,7 +21,6 @@
 
 /* A header field rewritten per frame: mirrors generator.Field. */
 struct gen_field {
-	__u64 stride; /* increment mode: value index = seq / stride % count */
 	__u32 base;   /* first value (host order) */
 	__u32 count;
 	__u16 off;   /* byte offset in the frame */
@@ -53,6 +52,8 @@ const volatile __u32 replay;            /* 1: send the test run's frame as it is
  * thread may run on any CPU between test runs, and runs of one stream never
  * overlap, so a plain increment keeps the sequence unique. */
 __u64 next_seq;
+/* The increment fields' current value indexes (see fill). */
+__u32 odo[GEN_MAX_FIELDS];
 /* Set once gen_capture_taken reached capture_frames: no more map lookups. */
 __u32 capture_done;
 
@@ -101,26 +102,51 @@ static __always_inline int fill(void *data, void *data_end, __u64 seq, __u64 ts)
 	__u32 s3 = l3_sum, s4 = l4_sum, i, n = copy_len;
 	__u16 csum;
 
-	if (n > GEN_MAX_COPY || data + n > data_end)
+	/* Every frame holds GEN_MIN_COPY bytes (a 64-byte frame without its
+	 * FCS): copy them unconditionally, template payload included, and only
+	 * longer headers (IPv6, VLAN, TCP, the probe after them) word by word. */
+	if (data + GEN_MIN_COPY > data_end)
 		return XDP_ABORTED;
 #pragma unroll
-	for (i = 0; i < GEN_MAX_COPY / 4; i++)
-		if (i < n / 4)
-			w[i] = tmpl[i];
-	if (n & 2)
-		((__u16 *)data)[n / 2 - 1] = th[n / 2 - 1];
-
+	for (i = 0; i < GEN_MIN_COPY / 4; i++)
+		w[i] = tmpl[i];
+	if (n > GEN_MIN_COPY) {
+		if (n > GEN_MAX_COPY || data + n > data_end)
+			return XDP_ABORTED;
 #pragma unroll
-	for (i = 0; i < GEN_MAX_FIELDS; i++) {
-		__u32 off = fields[i].off & 0xff, idx, v, words;
+		for (i = GEN_MIN_COPY / 4; i < GEN_MAX_COPY / 4; i++)
+			if (i < n / 4)
+				w[i] = tmpl[i];
+		if (n & 2)
+			((__u16 *)data)[n / 2 - 1] = th[n / 2 - 1];
+	}
+
+	if (nfields) {
+		__u32 carry = 1, j;
+
+		/* Last field first: it turns fastest, and carries into the one
+		 * before it when it wraps (generator.Field's odometer, kept in
+		 * odo[] instead of divided out of seq). */
+#pragma unroll
+	for (j = 0; j < GEN_MAX_FIELDS; j++) {
+		__u32 i = GEN_MAX_FIELDS - 1 - j, off = fields[i].off & 0xff, idx, v, words;
 		void *p = data + off;
 
 		if (i >= nfields)
 			continue;
-		if (fields[i].random)
+		if (fields[i].random) {
 			idx = bpf_get_prandom_u32() % fields[i].count;
-		else
-			idx = (__u32)(seq / fields[i].stride % fields[i].count);
+		} else {
+			idx = odo[i];
+			if (carry) {
+				if (idx + 1 >= fields[i].count) {
+					odo[i] = 0;
+				} else {
+					odo[i] = idx + 1;
+					carry = 0;
+				}
+			}
+		}
 		v = fields[i].base + idx;
 		if (fields[i].width == 2) {
 			if (p + 2 > data_end)
@@ -138,6 +164,7 @@ static __always_inline int fill(void *data, void *data_end, __u64 seq, __u64 ts)
 			s3 += words;
 		if (fields[i].in_l4)
 			s4 += words;
+	}
 	}
 
 	if (probe_off) {

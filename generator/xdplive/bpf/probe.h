@@ -13,3 +13,4 @@
 /* Bounds of a field program (generator.MaxFields, generator.MaxCopyLen). */
 #define GEN_MAX_FIELDS 4
 #define GEN_MAX_COPY 96 /* Ethernet + 802.1Q + IPv6 + TCP + probe */
+#define GEN_MIN_COPY 60 /* every frame holds this much: 64 bytes less the FCS */
