@@ -1,9 +1,11 @@
 package dpdk
 
 import (
+	"errors"
 	"net"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -56,5 +58,46 @@ func TestConfig(t *testing.T) {
 				t.Fatalf("stream %+v", s)
 			}
 		})
+	}
+}
+
+// What the C fast path cannot send is refused by name; what it can, with
+// the stream's own rate and weight, reaches the worker's config.
+func TestConfigStreamFeatures(t *testing.T) {
+	job := func(mod func(*generator.Stream)) generator.Job {
+		s := testStream()
+		mod(&s)
+		return generator.Job{TX: generator.Port{Name: "g0"}, RX: generator.Port{Name: "g1"}, Duration: time.Second,
+			Streams: []generator.Stream{testStream(), s}}
+	}
+	for _, tc := range []struct {
+		name string
+		mod  func(*generator.Stream)
+		err  string
+	}{
+		{"tcp", func(s *generator.Stream) { s.Proto = generator.ProtoTCPSYN }, "stream 1 (s): proto: tcp-syn"},
+		{"vlan", func(s *generator.Stream) { s.VLAN = 5 }, "stream 1 (s): vlan: VLAN tags"},
+		{"addresses", func(s *generator.Stream) { s.DstIPs = 4 }, "stream 1 (s): ip-count"},
+		{"dst ports", func(s *generator.Stream) { s.DstPorts = 4 }, "stream 1 (s): dst.port-count"},
+		{"random", func(s *generator.Stream) { s.SrcRandom = true }, "stream 1 (s): mode"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := New("").(*Engine).Config(job(tc.mod))
+			if err == nil || !strings.Contains(err.Error(), tc.err) || !errors.Is(err, generator.ErrUnsupported) {
+				t.Fatalf("err = %v, want one containing %q", err, tc.err)
+			}
+		})
+	}
+	j := job(func(s *generator.Stream) { s.RatePPS, s.Weight = 5000, 3 })
+	cfg, err := New("").(*Engine).Config(j)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Streams[1].RatePPS != 5000 || cfg.Streams[1].Weight != 3 {
+		t.Errorf("stream config %+v lost the rate or weight", cfg.Streams[1])
+	}
+	j.Packets = 10
+	if _, err := New("").(*Engine).Config(j); !errors.Is(err, generator.ErrUnsupported) {
+		t.Errorf("packet count: err = %v, want ErrUnsupported", err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/dutlab/dutlab/generator"
+	"github.com/dutlab/dutlab/internal/testenv"
 )
 
 func monotonicNow(t *testing.T) uint64 {
@@ -223,5 +225,71 @@ func BenchmarkGenRun(b *testing.B) {
 			}
 			b.ReportMetric(float64(time.Since(start).Nanoseconds())/float64(b.N*repeat), "ns/frame")
 		})
+	}
+}
+
+// A recycled page can hold anything (a DUT may have rewritten it, or it
+// may be a frame of some other size): run xdp_gen over every frame of the
+// capture corpus as the page's old contents. It must abort what is shorter
+// than the headers it restores and otherwise leave exactly what
+// Program.Apply makes of the same bytes, checksums right.
+func TestGenCorpus(t *testing.T) {
+	requireBPF(t)
+	dir := corpusDir()
+	files, _ := filepath.Glob(filepath.Join(dir, "*.pcap*"))
+	if len(files) == 0 {
+		testenv.SkipOrFail(t, "no pcap corpus in "+dir+" (set DUTLAB_CORPUS)")
+	}
+	st := testStream6(128, 40)
+	st.Proto, st.VLAN, st.SrcIPs, st.DstPorts = generator.ProtoTCPACK, 9, 3, 2
+	p, err := generator.Compile(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := loadSender(p, 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var seq uint64
+	var frames, aborted int
+	for _, path := range files {
+		_ = eachPacket(path, func(data []byte) error {
+			if len(data) < 14 || len(data) > 3000 {
+				return nil
+			}
+			in := append([]byte(nil), data...)
+			out := make([]byte, len(in)+256)
+			opts := &ebpf.RunOptions{Data: in, DataOut: out}
+			ret, err := s.objs.XdpGen.Run(opts)
+			if err != nil {
+				return err
+			}
+			frames++
+			if len(in) < max(p.CopyLen, minFrameLen) {
+				if ret != 0 {
+					t.Errorf("%s: %d-byte page: verdict %d, want XDP_ABORTED", filepath.Base(path), len(in), ret)
+				}
+				aborted++
+				return nil
+			}
+			if ret != 3 {
+				t.Fatalf("%s: %d-byte page: verdict %d, want XDP_TX", filepath.Base(path), len(in), ret)
+			}
+			// The reference: the template's first 60 bytes (or more) over
+			// the old contents, then the fields.
+			want := append([]byte(nil), data...)
+			copy(want, p.Frame[:max(p.CopyLen, minFrameLen)])
+			p.Apply(want, seq, 1, 0, nil)
+			seq++
+			if !bytes.Equal(opts.DataOut, want) {
+				t.Fatalf("%s: xdp_gen and Apply differ on a %d-byte page:\n got % x\nwant % x", filepath.Base(path), len(in), opts.DataOut, want)
+			}
+			return nil
+		})
+	}
+	t.Logf("%d corpus frames run, %d too short and aborted", frames, aborted)
+	if frames < 1000 {
+		t.Errorf("only %d frames from the corpus", frames)
 	}
 }
