@@ -332,3 +332,30 @@ func FuzzParseProfile(f *testing.F) {
 		}
 	})
 }
+
+// The example profiles in examples/profiles parse and turn into streams on
+// the built-in lab's addresses.
+func TestProfileExamples(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("..", "examples", "profiles", "*.yaml"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no example profiles: %v", err)
+	}
+	base := Stream{SrcMAC: frTestSrcMAC, DstMAC: frTestDstMAC, Src: DefaultSrcIPv4, Dst: DefaultDstIPv4}
+	for _, f := range files {
+		p, err := LoadProfile(f)
+		if err != nil {
+			t.Errorf("%v", err)
+			continue
+		}
+		streams, err := p.EngineStreams(f, base, 0)
+		if err != nil {
+			t.Errorf("%v", err)
+			continue
+		}
+		for _, s := range streams {
+			if _, err := Compile(s); err != nil {
+				t.Errorf("%s: %v", f, err)
+			}
+		}
+	}
+}
