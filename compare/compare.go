@@ -517,9 +517,6 @@ func (o Options) checkProfile() error {
 	if err != nil {
 		return err
 	}
-	if err := generator.CheckStreams(o.Engine, streams); err != nil {
-		return fmt.Errorf("%s: %w", o.ProfileFile, err)
-	}
 	var errs []error
 	for _, s := range streams {
 		for _, n := range o.Spec.Nodes {

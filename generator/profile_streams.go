@@ -6,8 +6,7 @@ import (
 	"net/netip"
 )
 
-// ErrUnsupported is returned by an engine asked for a stream feature it
-// cannot send (see StreamChecker).
+// ErrUnsupported is returned by an engine asked for something it cannot do.
 var ErrUnsupported = errors.New("not supported by this engine")
 
 // EngineStreams turns the profile's streams into engine Streams. base holds
@@ -28,28 +27,6 @@ func (p *Profile) EngineStreams(file string, base Stream, ceilingPPS float64) ([
 		out = append(out, s...)
 	}
 	return out, errors.Join(errs...)
-}
-
-// StreamChecker is implemented by engines that cannot send every Stream
-// (see generator/dpdk): CheckStream says why s cannot be sent, naming the
-// Stream field. Callers check a job's streams before they build a lab.
-type StreamChecker interface {
-	CheckStream(s Stream) error
-}
-
-// CheckStreams runs e's CheckStream, if it has one, on every stream.
-func CheckStreams(e Engine, streams []Stream) error {
-	c, ok := e.(StreamChecker)
-	if !ok {
-		return nil
-	}
-	var errs []error
-	for i, s := range streams {
-		if err := c.CheckStream(s); err != nil {
-			errs = append(errs, fmt.Errorf("%s engine: stream %d (%s): %w", e.Name(), i, s.Name, err))
-		}
-	}
-	return errors.Join(errs...)
 }
 
 func (s StreamSpec) engineStreams(base Stream, ceilingPPS float64) ([]Stream, error) {

@@ -281,10 +281,24 @@ func runGen(cfg dpdk.GenConfig, out *lineWriter) (err error) {
 	for _, st := range cfg.Streams {
 		probes = probes && st.ProbeOffset > 0
 	}
+	// probeFrames is how many frames of each probe-carrying stream each
+	// worker has made (modulo 2^32), for the latency streams' sent count.
+	probeFrames := func() []uint32 {
+		var n []uint32
+		for i := range workers {
+			for k, st := range cfg.Streams {
+				if st.ProbeOffset > 0 {
+					n = append(n, dpdk.GenStreamFrames(i, k))
+				}
+			}
+		}
+		return n
+	}
 	type mark struct {
-		at time.Time
-		c  dpdk.Counters
-		h  []uint64
+		at     time.Time
+		c      dpdk.Counters
+		h      []uint64
+		probes []uint32
 	}
 	marks := make(chan [2]mark, 1)
 	start := time.Now()
@@ -294,7 +308,7 @@ func runGen(cfg dpdk.GenConfig, out *lineWriter) (err error) {
 	}
 	go func() {
 		var w0, tx1 mark
-		w0.at, w0.h = start, make([]uint64, dpdk.HistBuckets)
+		w0.at, w0.h, w0.probes = start, make([]uint64, dpdk.HistBuckets), probeFrames()
 		tick := time.NewTicker(time.Second)
 		defer tick.Stop()
 		warm := time.After(ms(cfg.WarmupMS))
@@ -314,6 +328,7 @@ func runGen(cfg dpdk.GenConfig, out *lineWriter) (err error) {
 					dpdk.StartWindow()
 					w0.at = time.Now()
 					w0.c, w0.h = sum()
+					w0.probes = probeFrames()
 					out.write(dpdk.StatsLine{Kind: "window_begin", ElapsedNS: int64(time.Since(start))})
 				}
 			case <-end:
@@ -325,6 +340,7 @@ func runGen(cfg dpdk.GenConfig, out *lineWriter) (err error) {
 		dpdk.Stop(true, false)
 		tx1.at = time.Now()
 		tx1.c, _ = sum()
+		tx1.probes = probeFrames()
 		out.write(dpdk.StatsLine{Kind: "window_end", ElapsedNS: int64(time.Since(start))})
 		drain := cfg.DrainMS
 		if drain == 0 {
@@ -346,7 +362,10 @@ func runGen(cfg dpdk.GenConfig, out *lineWriter) (err error) {
 	final := dpdk.StatsLine{Kind: "final", ElapsedNS: int64(time.Since(start)), WindowNS: int64(tx1.at.Sub(w0.at)),
 		TxPackets: tx1.c.TxPackets - w0.c.TxPackets, TxBytes: tx1.c.TxBytes - w0.c.TxBytes,
 		TxDropped: tx1.c.TxDropped - w0.c.TxDropped, RxProbes: cf.RxProbes - w0.c.RxProbes,
-		Reorder: cf.Reorder - w0.c.Reorder, Latency: dpdk.Summarize(hf)}
+		Reorder: cf.Reorder - w0.c.Reorder, Latency: dpdk.Summarize(hf), ProbeRx: cf.RxWindow - w0.c.RxWindow}
+	for i := range tx1.probes {
+		final.ProbeTx += uint64(tx1.probes[i] - w0.probes[i])
+	}
 	if probes {
 		final.RxPackets, final.RxBytes = cf.RxWindow-w0.c.RxWindow, cf.RxWinBytes-w0.c.RxWinBytes
 	} else {

@@ -5,7 +5,6 @@ import (
 	"net"
 	"net/netip"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -61,8 +60,9 @@ func TestConfig(t *testing.T) {
 	}
 }
 
-// What the C fast path cannot send is refused by name; what it can, with
-// the stream's own rate and weight, reaches the worker's config.
+// Streams that vary only the UDP source port go to the tuned rewrite; the
+// rest of the stream model goes as a field program. Rates and weights reach
+// the worker; packet counts are refused.
 func TestConfigStreamFeatures(t *testing.T) {
 	job := func(mod func(*generator.Stream)) generator.Job {
 		s := testStream()
@@ -71,20 +71,28 @@ func TestConfigStreamFeatures(t *testing.T) {
 			Streams: []generator.Stream{testStream(), s}}
 	}
 	for _, tc := range []struct {
-		name string
-		mod  func(*generator.Stream)
-		err  string
+		name   string
+		mod    func(*generator.Stream)
+		fields int
 	}{
-		{"tcp", func(s *generator.Stream) { s.Proto = generator.ProtoTCPSYN }, "stream 1 (s): proto: tcp-syn"},
-		{"vlan", func(s *generator.Stream) { s.VLAN = 5 }, "stream 1 (s): vlan: VLAN tags"},
-		{"addresses", func(s *generator.Stream) { s.DstIPs = 4 }, "stream 1 (s): ip-count"},
-		{"dst ports", func(s *generator.Stream) { s.DstPorts = 4 }, "stream 1 (s): dst.port-count"},
-		{"random", func(s *generator.Stream) { s.SrcRandom = true }, "stream 1 (s): mode"},
+		{"tcp", func(s *generator.Stream) { s.Proto = generator.ProtoTCPSYN }, 1},
+		{"vlan", func(s *generator.Stream) { s.VLAN = 5 }, 1},
+		{"addresses", func(s *generator.Stream) { s.DstIPs = 4 }, 2},
+		{"dst ports", func(s *generator.Stream) { s.DstPorts = 4 }, 2},
+		{"random", func(s *generator.Stream) { s.SrcRandom = true }, 1},
+		{"icmp", func(s *generator.Stream) { s.Proto, s.Flows = generator.ProtoICMPEcho, 1 }, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := New("").(*Engine).Config(job(tc.mod))
-			if err == nil || !strings.Contains(err.Error(), tc.err) || !errors.Is(err, generator.ErrUnsupported) {
-				t.Fatalf("err = %v, want one containing %q", err, tc.err)
+			cfg, err := New("").(*Engine).Config(job(tc.mod))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.Streams[0].Generic != nil {
+				t.Errorf("a source-port-only stream got a field program")
+			}
+			g := cfg.Streams[1].Generic
+			if g == nil || len(g.Fields) != tc.fields || g.L4ChecksumOffset == 0 {
+				t.Fatalf("stream 1: program %+v, want %d fields and an L4 checksum", g, tc.fields)
 			}
 		})
 	}

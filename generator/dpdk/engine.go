@@ -1,8 +1,9 @@
 // Package dpdk is the generator engine "dpdk": it runs the Job's streams on
 // DPDK ports through the dutlab-dpdk worker process (its `gen` subcommand),
 // which runs the C fast path of internal/dpdk in the job's namespace. This
-// package is pure Go (no cgo): it builds the templates with generator.BuildUDP,
-// picks the ports' vdevs, starts the worker and turns its JSON stats lines into
+// package is pure Go (no cgo): it builds the templates (generator.BuildUDP for
+// streams that vary only the UDP source port, generator.Compile's field
+// programs for the rest), picks the ports' vdevs, starts the worker and turns its JSON stats lines into
 // generator.Stats. On veth its af_xdp/af_packet ports take the kernel's copy
 // path (0.2-0.6 Mpps); physical ports and net_null are what it is for.
 package dpdk
@@ -114,24 +115,12 @@ func (e *Engine) Config(job generator.Job) (dpdk.GenConfig, error) {
 	if job.Packets > 0 {
 		return cfg, fmt.Errorf("dpdk engine: a packet count (%d): %w; give a duration", job.Packets, generator.ErrUnsupported)
 	}
-	if err := generator.CheckStreams(e, job.Streams); err != nil {
-		return cfg, err
-	}
 	for i, s := range job.Streams {
-		t, err := generator.BuildUDP(s)
+		gs, err := genStream(s)
 		if err != nil {
 			return cfg, fmt.Errorf("dpdk engine: stream %d (%s): %w", i, s.Name, err)
 		}
-		cfg.Streams = append(cfg.Streams, dpdk.GenStream{
-			Template:       t.Frame,
-			SrcPortOffset:  t.UDPSrcPortOff,
-			ProbeOffset:    t.ProbeOff,
-			ChecksumOffset: t.UDPChecksumOff,
-			SrcPortBase:    s.SrcPort,
-			Flows:          max(s.Flows, 1),
-			RatePPS:        s.RatePPS,
-			Weight:         s.Weight,
-		})
+		cfg.Streams = append(cfg.Streams, gs)
 	}
 	cfg.WarmupMS = job.Warmup.Milliseconds()
 	cfg.DurationMS = job.Duration.Milliseconds()
@@ -143,26 +132,39 @@ func (e *Engine) Config(job generator.Job) (dpdk.GenConfig, error) {
 	return cfg, nil
 }
 
-// CheckStream implements generator.StreamChecker. The C fast path rewrites
-// the UDP source port and the probe of untagged IPv4/IPv6 UDP templates, in
-// increment mode; the rest of the stream model is xdp-live's for now.
-func (e *Engine) CheckStream(s generator.Stream) error {
-	bad := func(field, what string) error {
-		return fmt.Errorf("%s: %s: %w (xdp-live sends it)", field, what, generator.ErrUnsupported)
+// genStream is s for the C fast path: the source-port rewrite it is tuned
+// for when that is all s varies (untagged UDP, one address each way, one
+// destination port, increment mode), a field program otherwise.
+func genStream(s generator.Stream) (dpdk.GenStream, error) {
+	simple := (s.Proto == "" || s.Proto == generator.ProtoUDP) && s.VLAN == 0 && s.SrcIPs <= 1 && s.DstIPs <= 1 &&
+		s.DstPorts <= 1 && !s.SrcRandom && !s.DstRandom
+	if simple {
+		t, err := generator.BuildUDP(s)
+		if err != nil {
+			return dpdk.GenStream{}, err
+		}
+		return dpdk.GenStream{
+			Template:       t.Frame,
+			SrcPortOffset:  t.UDPSrcPortOff,
+			ProbeOffset:    t.ProbeOff,
+			ChecksumOffset: t.UDPChecksumOff,
+			SrcPortBase:    s.SrcPort,
+			Flows:          max(s.Flows, 1),
+			RatePPS:        s.RatePPS,
+			Weight:         s.Weight,
+		}, nil
 	}
-	switch {
-	case s.Proto != "" && s.Proto != generator.ProtoUDP:
-		return bad("proto", s.Proto+" (the dpdk fast path sends udp)")
-	case s.VLAN != 0:
-		return bad("vlan", "VLAN tags")
-	case s.SrcIPs > 1 || s.DstIPs > 1:
-		return bad("ip-count", "address variation (the source port varies)")
-	case s.DstPorts > 1:
-		return bad("dst.port-count", "destination port variation (the source port varies)")
-	case s.SrcRandom || s.DstRandom:
-		return bad("mode", "random variation (increment)")
+	p, err := generator.Compile(s)
+	if err != nil {
+		return dpdk.GenStream{}, err
 	}
-	return nil
+	g := &dpdk.GenProgram{L3ChecksumOffset: max(p.L3Checksum, 0), L4ChecksumOffset: max(p.L4Checksum, 0),
+		L3Sum: p.L3Sum, L4Sum: p.L4Sum, UDPChecksum: p.UDPChecksum}
+	for _, f := range p.Fields {
+		g.Fields = append(g.Fields, dpdk.GenField{Offset: f.Off, Width: f.Width, Base: f.Base, Count: f.Count,
+			Random: f.Random, InL3: f.InL3, InL4: f.InL4})
+	}
+	return dpdk.GenStream{Template: p.Frame, ProbeOffset: max(p.Probe, 0), Flows: 1, RatePPS: s.RatePPS, Weight: s.Weight, Generic: g}, nil
 }
 
 // Run implements generator.Engine: it starts the worker in the TX port's
@@ -248,13 +250,13 @@ func (e *Engine) Run(ctx context.Context, job generator.Job) (generator.Stats, e
 		}
 		st.Info["latency_mean_ns"] = strconv.FormatInt(int64(l.Mean), 10)
 		st.Info["latency_buckets"] = "exact below 128 ns, then 64 linear sub-buckets per power of two; values are bucket lower bounds"
-		// Every frame carries a probe, so sent and received are the window's
-		// frames. Duplicates are not detected by the fast path.
-		st.Latency = &generator.Latency{Clock: "tsc", Sent: final.TxPackets, Received: final.RxPackets,
+		// The probe-carrying frames made in the window and received stamped
+		// inside it. Duplicates are not detected by the fast path.
+		st.Latency = &generator.Latency{Clock: "tsc", Sent: final.ProbeTx, Received: final.ProbeRx,
 			Reordered: final.Reorder, MinNs: uint64(l.Min), P50Ns: uint64(l.P50), P99Ns: uint64(l.P99),
 			P999Ns: uint64(l.P999), MaxNs: uint64(l.Max), MeanNs: uint64(l.Mean), ErrorPct: 100.0 / 64}
-		if final.TxPackets > final.RxPackets {
-			st.Latency.Lost = final.TxPackets - final.RxPackets
+		if final.ProbeTx > final.ProbeRx {
+			st.Latency.Lost = final.ProbeTx - final.ProbeRx
 		}
 	}
 	if werr != nil {

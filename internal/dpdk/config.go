@@ -91,6 +91,31 @@ type GenStream struct {
 	RatePPS        float64 `json:"rate_pps,omitempty"`
 	// Weight is the stream's share of a flat-out burst (generator.Stream.Weight).
 	Weight int `json:"weight,omitempty"`
+	// Generic, when set, replaces the source-port rewrite with a field
+	// program (generator.Program): SrcPort*, Flows and ChecksumOffset are
+	// then unused; ProbeOffset is still the probe (0: none).
+	Generic *GenProgram `json:"generic,omitempty"`
+}
+
+// GenProgram is a generator.Program for the C fast path.
+type GenProgram struct {
+	Fields           []GenField `json:"fields,omitempty"`
+	L3ChecksumOffset int        `json:"l3_checksum_offset,omitempty"` // 0: none
+	L4ChecksumOffset int        `json:"l4_checksum_offset,omitempty"` // 0: none
+	L3Sum            uint32     `json:"l3_sum,omitempty"`
+	L4Sum            uint32     `json:"l4_sum,omitempty"`
+	UDPChecksum      bool       `json:"udp_checksum,omitempty"`
+}
+
+// GenField is a generator.Field.
+type GenField struct {
+	Offset int    `json:"offset"`
+	Width  int    `json:"width"`
+	Base   uint32 `json:"base"`
+	Count  uint32 `json:"count"`
+	Random bool   `json:"random,omitempty"`
+	InL3   bool   `json:"in_l3,omitempty"`
+	InL4   bool   `json:"in_l4,omitempty"`
 }
 
 // GenConfig is what `dutlab-dpdk gen` reads on stdin.
@@ -178,6 +203,10 @@ type StatsLine struct {
 	DropPackets uint64 `json:"drop_packets,omitempty"` // fwd: dropped
 	RxProbes    uint64 `json:"rx_probes,omitempty"`
 	Reorder     uint64 `json:"reorder,omitempty"`
+	// ProbeTx and ProbeRx (final line) are the probe-carrying frames made in
+	// the window and received stamped inside it.
+	ProbeTx uint64 `json:"probe_tx,omitempty"`
+	ProbeRx uint64 `json:"probe_rx,omitempty"`
 	// The final line's counters cover the window only: TX from the end of the
 	// warm-up to the TX stop, RX for probes stamped inside that interval.
 	WindowNS int64             `json:"window_ns,omitempty"`

@@ -22,6 +22,26 @@ static void dl_gen_set_stream(unsigned i, const void *tmpl, uint16_t len, uint16
 		s->csum_base = (uint16_t)~rte_be_to_cpu_16(*(const unaligned_uint16_t *)(s->tmpl + csum_off)) +
 			(uint16_t)~sport_base;
 }
+static void dl_gen_set_program(unsigned i, uint16_t probe_off, uint16_t l3_off, uint16_t l4_off, uint32_t l3_sum,
+	uint32_t l4_sum, int udp_csum, unsigned nfields)
+{
+	struct dl_stream *s = &dl_streams[i];
+	s->generic = 1;
+	s->probe_off = probe_off;
+	s->l3_csum_off = l3_off;
+	s->l4_csum_off = l4_off;
+	s->l3_sum = l3_sum;
+	s->l4_sum = l4_sum;
+	s->udp_csum = (uint8_t)udp_csum;
+	s->nfields = (uint8_t)nfields;
+}
+static void dl_gen_set_field(unsigned i, unsigned j, uint16_t off, uint16_t width, uint32_t base, uint32_t count,
+	int random, int in_l3, int in_l4)
+{
+	struct dl_field *f = &dl_streams[i].f[j];
+	f->off = off; f->width = width; f->base = base; f->count = count;
+	f->random = (uint8_t)random; f->in_l3 = (uint8_t)in_l3; f->in_l4 = (uint8_t)in_l4;
+}
 static void dl_gen_set_nstreams(unsigned n) { dl_nstreams = n; }
 static void dl_gen_set_worker(int i, uint16_t txp, uint16_t txq, uint16_t rxp, uint16_t rxq,
 	int tx_on, int rx_on, int mode, unsigned burst, double rate, uint64_t max_pkts, struct rte_mempool *mp)
@@ -32,8 +52,10 @@ static void dl_gen_set_worker(int i, uint16_t txp, uint16_t txq, uint16_t rxp, u
 	w->tx_port = txp; w->tx_queue = txq; w->rx_port = rxp; w->rx_queue = rxq;
 	w->tx_on = tx_on; w->rx_on = rx_on; w->mode = mode; w->burst = burst;
 	w->id = (uint8_t)i; w->rate_pps = rate; w->max_pkts = max_pkts; w->pool = mp;
-	for (s = 0; s < DL_MAX_STREAMS; s++)
+	for (s = 0; s < DL_MAX_STREAMS; s++) {
 		w->ws[s].sid = (uint16_t)(s | (unsigned)i << 8);
+		w->ws[s].rnd = 0x9e3779b97f4a7c15ull ^ ((uint64_t)i << 32 | s); // never 0
+	}
 }
 static void dl_gen_set_stream_rate(int i, unsigned k, double rate, unsigned weight)
 {
@@ -73,6 +95,7 @@ const (
 	MaxWorkers  = C.DL_MAX_WORKERS
 	MaxStreams  = C.DL_MAX_STREAMS
 	MaxTemplate = C.DL_TMPL_MAX
+	MaxFields   = C.DL_MAX_FIELDS
 	Burst       = C.DL_BURST // RX and forwarding burst
 	MaxTxBurst  = C.DL_TX_BURST_MAX
 )
@@ -149,6 +172,25 @@ func SetupGen(streams []GenStream, workers []GenWorker) error {
 		}
 		C.dl_gen_set_stream(C.uint(i), unsafe.Pointer(&s.Template[0]), C.uint16_t(n), C.uint16_t(s.SrcPortOffset),
 			C.uint16_t(s.ProbeOffset), C.uint16_t(s.SrcPortBase), C.uint16_t(s.ChecksumOffset), C.uint32_t(max(s.Flows, 1)))
+		if g := s.Generic; g != nil {
+			if len(g.Fields) > MaxFields {
+				return fmt.Errorf("stream %d: %d fields, want at most %d", i, len(g.Fields), MaxFields)
+			}
+			for _, off := range []int{g.L3ChecksumOffset, g.L4ChecksumOffset} {
+				if off < 0 || off+2 > n {
+					return fmt.Errorf("stream %d: checksum offset %d outside the template", i, off)
+				}
+			}
+			C.dl_gen_set_program(C.uint(i), C.uint16_t(s.ProbeOffset), C.uint16_t(g.L3ChecksumOffset), C.uint16_t(g.L4ChecksumOffset),
+				C.uint32_t(g.L3Sum), C.uint32_t(g.L4Sum), cbool(g.UDPChecksum), C.uint(len(g.Fields)))
+			for j, f := range g.Fields {
+				if (f.Width != 2 && f.Width != 4) || f.Offset < 0 || f.Offset+f.Width > n || f.Count == 0 {
+					return fmt.Errorf("stream %d: field %d (%d bytes at %d, %d values) does not fit the template", i, j, f.Width, f.Offset, f.Count)
+				}
+				C.dl_gen_set_field(C.uint(i), C.uint(j), C.uint16_t(f.Offset), C.uint16_t(f.Width), C.uint32_t(f.Base),
+					C.uint32_t(f.Count), cbool(f.Random), cbool(f.InL3), cbool(f.InL4))
+			}
+		}
 	}
 	C.dl_gen_set_nstreams(C.uint(len(streams)))
 	for i, w := range workers {

@@ -37,6 +37,15 @@ struct dl_probe {
 	uint64_t ts;
 } __attribute__((packed));
 
+#define DL_MAX_FIELDS 4 /* generator.MaxFields */
+
+/* A header field a generic stream rewrites per frame (generator.Field). */
+struct dl_field {
+	uint32_t base, count;
+	uint16_t off, width; /* width 2 or 4 */
+	uint8_t random, in_l3, in_l4;
+};
+
 struct dl_stream {
 	uint8_t tmpl[DL_TMPL_MAX];
 	uint16_t len;
@@ -50,6 +59,15 @@ struct dl_stream {
 	 * the inverted first source port: what RFC 1624 starts from.
 	 */
 	uint32_t csum_base;
+	/*
+	 * A generic stream (generator.Program) instead: up to DL_MAX_FIELDS
+	 * fields stepped like an odometer or drawn at random, the probe, and
+	 * the IPv4 and L4 checksums set from RFC 1624 starting sums.
+	 */
+	uint8_t generic, nfields, udp_csum;
+	uint16_t l3_csum_off, l4_csum_off; /* 0 = none */
+	uint32_t l3_sum, l4_sum;
+	struct dl_field f[DL_MAX_FIELDS];
 };
 
 /* Counters written only by their own worker; Go reads them. */
@@ -82,6 +100,8 @@ enum { DL_MODE_COPY = 0, DL_MODE_PREFILLED = 1 };
 
 /* Per worker and stream state. */
 struct dl_wstream {
+	uint32_t odo[DL_MAX_FIELDS]; /* generic: the increment fields' value indexes */
+	uint64_t rnd;                /* generic: xorshift64 state for random fields */
 	uint32_t flow; /* source port offset in [0, flows) */
 	uint32_t seq;  /* next probe sequence */
 	uint16_t sid;  /* probe stream field: index | worker << 8 */
@@ -162,14 +182,20 @@ static inline void dl_gen_rx(struct dl_gen_worker *w, uint64_t hz)
 
 		w->c.rx_pkts++;
 		w->c.rx_bytes += len;
-		if (m->data_len < 14 + 20 + 8 + sizeof(*p))
-			continue;
-		if (d[12] == 0x08 && d[13] == 0x00 && d[14 + 9] == 17)
-			l4 = 14 + (d[14] & 0x0f) * 4u;
-		else if (d[12] == 0x86 && d[13] == 0xdd && d[14 + 6] == 17)
-			l4 = 14 + 40;
-		else
-			continue;
+		{
+			/* e: the frame after one 802.1Q tag, if it has one */
+			uint32_t tag = m->data_len >= 18 && d[12] == 0x81 && d[13] == 0x00 ? 4 : 0;
+			const uint8_t *e = d + tag;
+
+			if (m->data_len < tag + 14 + 20 + 8 + sizeof(*p))
+				continue;
+			if (e[12] == 0x08 && e[13] == 0x00 && e[14 + 9] == 17)
+				l4 = tag + 14 + (e[14] & 0x0f) * 4u;
+			else if (e[12] == 0x86 && e[13] == 0xdd && e[14 + 6] == 17)
+				l4 = tag + 14 + 40;
+			else
+				continue;
+		}
 		if (m->data_len < l4 + 8 + sizeof(*p))
 			continue;
 		p = (const struct dl_probe *)(d + l4 + 8);
@@ -231,11 +257,95 @@ static __rte_always_inline void dl_write(uint8_t *d, uint16_t sport_off, uint16_
 		*(unaligned_uint16_t *)(d + csum_off) = rte_cpu_to_be_16(dl_csum_fold(sum));
 }
 
+static inline uint32_t dl_xorshift(uint64_t *s)
+{
+	uint64_t x = *s;
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	*s = x;
+	return (uint32_t)(x >> 32);
+}
+
+/*
+ * dl_write_generic writes a generic stream's frame into d (the template, or
+ * an earlier frame of the stream): the fields, last first since it turns
+ * fastest and carries into the one before it, the probe, and the checksums.
+ * generator.Program.Apply is the reference it is tested against.
+ */
+static inline void dl_write_generic(uint8_t *d, const struct dl_stream *st, struct dl_wstream *ws, uint64_t ts_be,
+				    uint32_t ts_sum)
+{
+	uint32_t s3 = st->l3_sum, s4 = st->l4_sum, carry = 1, seq = ws->seq++;
+	unsigned j;
+
+	for (j = st->nfields; j-- > 0;) {
+		const struct dl_field *f = &st->f[j];
+		uint32_t idx, v, words;
+
+		if (f->random) {
+			idx = dl_xorshift(&ws->rnd) % f->count;
+		} else {
+			idx = ws->odo[j];
+			if (carry) {
+				if (idx + 1 >= f->count) {
+					ws->odo[j] = 0;
+				} else {
+					ws->odo[j] = idx + 1;
+					carry = 0;
+				}
+			}
+		}
+		v = f->base + idx;
+		if (f->width == 2) {
+			v &= 0xffff;
+			*(unaligned_uint16_t *)(d + f->off) = rte_cpu_to_be_16((uint16_t)v);
+			words = v;
+		} else {
+			*(unaligned_uint32_t *)(d + f->off) = rte_cpu_to_be_32(v);
+			words = (v >> 16) + (v & 0xffff);
+		}
+		if (f->in_l3)
+			s3 += words;
+		if (f->in_l4)
+			s4 += words;
+	}
+	if (st->probe_off) {
+		struct dl_probe *p = (struct dl_probe *)(d + st->probe_off);
+		p->sig = rte_cpu_to_be_32(DL_PROBE_SIG);
+		p->stream = rte_cpu_to_be_16(ws->sid);
+		p->seq = rte_cpu_to_be_32(seq);
+		p->ts = ts_be;
+		s4 += ws->sid + ts_sum;
+		s4 = dl_csum_add32(s4, seq);
+	}
+	if (st->l3_csum_off) {
+		s3 = (s3 & 0xffff) + (s3 >> 16);
+		s3 = (s3 & 0xffff) + (s3 >> 16);
+		*(unaligned_uint16_t *)(d + st->l3_csum_off) = rte_cpu_to_be_16((uint16_t)~s3);
+	}
+	if (st->l4_csum_off) {
+		uint16_t c;
+
+		s4 = (s4 & 0xffff) + (s4 >> 16);
+		s4 = (s4 & 0xffff) + (s4 >> 16);
+		c = (uint16_t)~s4;
+		if (c == 0 && st->udp_csum)
+			c = 0xffff; /* RFC 768: zero means no checksum */
+		*(unaligned_uint16_t *)(d + st->l4_csum_off) = rte_cpu_to_be_16(c);
+	}
+}
+
 /* dl_write_fields is dl_write for stream st, advancing its flow and sequence. */
 static __rte_always_inline void dl_write_fields(uint8_t *d, const struct dl_stream *st, struct dl_wstream *ws,
 						uint64_t ts_be, uint32_t ts_sum)
 {
 	uint32_t f = ws->flow;
+
+	if (st->generic) {
+		dl_write_generic(d, st, ws, ts_be, ts_sum);
+		return;
+	}
 
 	ws->flow = f + 1 == st->flows ? 0 : f + 1;
 	dl_write(d, st->sport_off, st->probe_off, st->csum_off, st->csum_base, (uint16_t)(st->sport_base + f),
@@ -258,7 +368,7 @@ static __rte_always_inline unsigned dl_gen_fill(struct dl_gen_worker *w, struct 
 	ts_sum = dl_csum_add32(ts_sum, (uint32_t)ts_ns);
 	switch (w->mode) {
 	case DL_MODE_PREFILLED:
-		if (ns == 1) {
+		if (ns == 1 && !dl_streams[0].generic) {
 			/* one stream: its fields in locals, stored back after the burst */
 			const struct dl_stream *st = &dl_streams[0];
 			struct dl_wstream *ws = &w->ws[0];
