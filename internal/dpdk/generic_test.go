@@ -36,20 +36,21 @@ func TestRingGenericStream(t *testing.T) {
 	probe := generator.Stream{Name: "v6", SrcMAC: mac1, DstMAC: mac2, VLAN: 100, Latency: true,
 		Src: netip.MustParseAddr("2001:2::10"), Dst: netip.MustParseAddr("2001:2:0:1::1"), SrcPort: 2000, DstPort: 9,
 		Flows: 300, DstIPs: 50, SrcRandom: true, DstRandom: true, FrameSize: 128}
-	for mi, mode := range []TemplateMode{Copy, Prefilled} {
-		for si, st := range []generator.Stream{syn, probe} {
+	// One ring pair and pool for every case: the EAL has room for few.
+	a, b, err := RingPair("gs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := newPool(t, "gs_pool")
+	setupPort(t, a, pool)
+	setupPort(t, b, pool)
+	for _, mode := range []TemplateMode{Copy, Prefilled} {
+		for _, st := range []generator.Stream{syn, probe} {
 			t.Run(fmt.Sprintf("%s/%s", mode, st.Name), func(t *testing.T) {
 				p, err := generator.Compile(st)
 				if err != nil {
 					t.Fatal(err)
 				}
-				a, b, err := RingPair(fmt.Sprintf("gs%d%d", mi, si))
-				if err != nil {
-					t.Fatal(err)
-				}
-				pool := newPool(t, fmt.Sprintf("gs%d%d_pool", mi, si))
-				setupPort(t, a, pool)
-				setupPort(t, b, pool)
 				w := GenWorker{TxPort: a, RxPort: b, TX: true, Pool: pool, MaxPackets: 200, Mode: mode}
 				if err := SetupGen([]GenStream{genericStream(p)}, []GenWorker{w}); err != nil {
 					t.Fatal(err)
