@@ -301,8 +301,40 @@ func runGen(cfg dpdk.GenConfig, out *lineWriter) (err error) {
 		probes []uint32
 	}
 	marks := make(chan [2]mark, 1)
+	// share is worker i's part of cfg.Packets.
+	share := func(i int) uint64 {
+		n := uint64(len(workers))
+		v := cfg.Packets / n
+		if uint64(i) < cfg.Packets%n {
+			v++
+		}
+		return v
+	}
+	// openWindow snapshots every worker's counters and, for a packet
+	// count, sets each worker's limit from its own snapshot: the window
+	// then holds exactly cfg.Packets frames.
+	openWindow := func() dpdk.Counters {
+		var c dpdk.Counters
+		for i := range workers {
+			ci := dpdk.GenCounters(i)
+			if cfg.Packets > 0 {
+				dpdk.SetGenMaxPackets(i, ci.TxPackets+share(i))
+			}
+			c = c.Add(ci)
+		}
+		return c
+	}
+	windowFull := func() bool {
+		for i := range workers {
+			if w := dpdk.GenWorkerMax(i); w == 0 || dpdk.GenCounters(i).TxPackets < w {
+				return false
+			}
+		}
+		return true
+	}
 	start := time.Now()
 	if cfg.WarmupMS == 0 {
+		openWindow() // nothing sent yet: the limits are the shares
 		dpdk.StartWindow()
 		out.write(dpdk.StatsLine{Kind: "window_begin"})
 	}
@@ -311,6 +343,13 @@ func runGen(cfg dpdk.GenConfig, out *lineWriter) (err error) {
 		w0.at, w0.h, w0.probes = start, make([]uint64, dpdk.HistBuckets), probeFrames()
 		tick := time.NewTicker(time.Second)
 		defer tick.Stop()
+		var full <-chan time.Time // a packet count: check every millisecond
+		if cfg.Packets > 0 {
+			t := time.NewTicker(time.Millisecond)
+			defer t.Stop()
+			full = t.C
+		}
+		windowOpen := cfg.WarmupMS == 0
 		warm := time.After(ms(cfg.WarmupMS))
 		var end <-chan time.Time
 		if cfg.DurationMS > 0 {
@@ -327,9 +366,15 @@ func runGen(cfg dpdk.GenConfig, out *lineWriter) (err error) {
 				if cfg.WarmupMS > 0 {
 					dpdk.StartWindow()
 					w0.at = time.Now()
-					w0.c, w0.h = sum()
+					w0.c = openWindow()
+					_, w0.h = sum()
 					w0.probes = probeFrames()
+					windowOpen = true
 					out.write(dpdk.StatsLine{Kind: "window_begin", ElapsedNS: int64(time.Since(start))})
+				}
+			case <-full:
+				if windowOpen && windowFull() {
+					break loop
 				}
 			case <-end:
 				break loop

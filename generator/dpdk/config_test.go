@@ -1,7 +1,6 @@
 package dpdk
 
 import (
-	"errors"
 	"net"
 	"net/netip"
 	"slices"
@@ -62,7 +61,7 @@ func TestConfig(t *testing.T) {
 
 // Streams that vary only the UDP source port go to the tuned rewrite; the
 // rest of the stream model goes as a field program. Rates and weights reach
-// the worker; packet counts are refused.
+// the worker, and so does a packet count.
 func TestConfigStreamFeatures(t *testing.T) {
 	job := func(mod func(*generator.Stream)) generator.Job {
 		s := testStream()
@@ -104,8 +103,8 @@ func TestConfigStreamFeatures(t *testing.T) {
 	if cfg.Streams[1].RatePPS != 5000 || cfg.Streams[1].Weight != 3 {
 		t.Errorf("stream config %+v lost the rate or weight", cfg.Streams[1])
 	}
-	j.Packets = 10
-	if _, err := New("").(*Engine).Config(j); !errors.Is(err, generator.ErrUnsupported) {
-		t.Errorf("packet count: err = %v, want ErrUnsupported", err)
+	j.Packets, j.Duration = 10, 0
+	if cfg, err := New("").(*Engine).Config(j); err != nil || cfg.Packets != 10 {
+		t.Errorf("packet count: cfg.Packets %d, err %v", cfg.Packets, err)
 	}
 }

@@ -112,9 +112,6 @@ func (e *Engine) Config(job generator.Job) (dpdk.GenConfig, error) {
 			cfg.RXPort = dev
 		}
 	}
-	if job.Packets > 0 {
-		return cfg, fmt.Errorf("dpdk engine: a packet count (%d): %w; give a duration", job.Packets, generator.ErrUnsupported)
-	}
 	for i, s := range job.Streams {
 		gs, err := genStream(s)
 		if err != nil {
@@ -124,8 +121,9 @@ func (e *Engine) Config(job generator.Job) (dpdk.GenConfig, error) {
 	}
 	cfg.WarmupMS = job.Warmup.Milliseconds()
 	cfg.DurationMS = job.Duration.Milliseconds()
-	if cfg.DurationMS <= 0 {
-		return cfg, errors.New("dpdk engine: job duration must be positive")
+	cfg.Packets = job.Packets
+	if cfg.DurationMS <= 0 && cfg.Packets == 0 {
+		return cfg, errors.New("dpdk engine: job duration must be positive (or a packet count given)")
 	}
 	cfg.NoCopy = e.opts.NoCopy
 	cfg.RingSize = e.opts.RingSize

@@ -127,7 +127,10 @@ type GenConfig struct {
 	// RatePPS is the total rate over all workers; 0 = as fast as possible.
 	RatePPS    float64 `json:"rate_pps,omitempty"`
 	WarmupMS   int64   `json:"warmup_ms,omitempty"`
-	DurationMS int64   `json:"duration_ms,omitempty"` // 0 = until SIGINT/SIGTERM
+	DurationMS int64   `json:"duration_ms,omitempty"` // 0 = until SIGINT/SIGTERM (or Packets)
+	// Packets, when set, ends the window once this many frames were sent
+	// in it, over all workers.
+	Packets uint64 `json:"packets,omitempty"`
 	DrainMS    int64   `json:"drain_ms,omitempty"`    // RX keeps going after TX stops; default 200
 	RingSize   int     `json:"ring_size,omitempty"`   // descriptors per queue; default 1024
 	// TemplateMode is how frames get their bytes (see TemplateMode); "" =

@@ -64,6 +64,8 @@ static void dl_gen_set_stream_rate(int i, unsigned k, double rate, unsigned weig
 	dl_gen[i].sweight[k] = weight;
 }
 static uint32_t dl_gen_stream_frames(int i, unsigned k) { return dl_gen[i].ws[k].seq; }
+static void dl_gen_set_max(int i, uint64_t n) { dl_gen[i].max_pkts = n; }
+static uint64_t dl_gen_max(int i) { return dl_gen[i].max_pkts; }
 static void dl_gen_set_spool(int i, unsigned k, struct rte_mempool *mp) { dl_gen[i].spool[k] = mp; }
 static void dl_gen_run(int i) { dl_gen_loop(&dl_gen[i]); }
 static struct dl_counters *dl_gen_counters(int i) { return &dl_gen[i].c; }
@@ -266,6 +268,13 @@ func RunGen(i int) { C.dl_gen_run(C.int(i)) }
 // GenStreamFrames is how many frames worker i has made of stream k (modulo
 // 2^32: it is the stream's next probe sequence number).
 func GenStreamFrames(i, k int) uint32 { return uint32(C.dl_gen_stream_frames(C.int(i), C.uint(k))) }
+
+// SetGenMaxPackets makes running worker i stop sending once its TX counter
+// reaches n (0: no limit). The loop reads it before every burst.
+func SetGenMaxPackets(i int, n uint64) { C.dl_gen_set_max(C.int(i), C.uint64_t(n)) }
+
+// GenWorkerMax is worker i's current limit (0: none).
+func GenWorkerMax(i int) uint64 { return uint64(C.dl_gen_max(C.int(i))) }
 
 // GenCounters reads worker i's counters.
 func GenCounters(i int) Counters { return readCounters(C.dl_gen_counters(C.int(i))) }

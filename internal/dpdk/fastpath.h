@@ -113,7 +113,7 @@ struct dl_gen_worker {
 	unsigned burst;
 	uint8_t id;
 	double rate_pps; /* 0 = as fast as possible */
-	uint64_t max_pkts; /* 0 = unlimited */
+	volatile uint64_t max_pkts; /* 0 = unlimited; Go may raise it while the loop runs */
 	/*
 	 * Per-stream pacing (per_stream set): each stream k is paced at its own
 	 * srate[k] (frames per second of this worker), or, at 0, shares what is
