@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -300,6 +301,14 @@ func runGen(cfg dpdk.GenConfig, out *lineWriter) (err error) {
 		h      []uint64
 		probes []uint32
 	}
+	var captures []*dpdk.GenCapture
+	if cfg.CaptureFrames > 0 {
+		for i := range workers {
+			c := dpdk.NewGenCapture(i, cfg.CaptureFrames)
+			defer c.Free()
+			captures = append(captures, c)
+		}
+	}
 	marks := make(chan [2]mark, 1)
 	// share is worker i's part of cfg.Packets.
 	share := func(i int) uint64 {
@@ -410,6 +419,9 @@ func runGen(cfg dpdk.GenConfig, out *lineWriter) (err error) {
 		Reorder: cf.Reorder - w0.c.Reorder, Latency: dpdk.Summarize(hf), ProbeRx: cf.RxWindow - w0.c.RxWindow}
 	for i := range tx1.probes {
 		final.ProbeTx += uint64(tx1.probes[i] - w0.probes[i])
+	}
+	if captures != nil {
+		final.Capture = collectCapture(captures, cfg.CaptureFrames)
 	}
 	if probes {
 		final.RxPackets, final.RxBytes = cf.RxWindow-w0.c.RxWindow, cf.RxWinBytes-w0.c.RxWinBytes
@@ -566,4 +578,24 @@ func pinProcess(cpu int) error {
 		}
 	}
 	return nil
+}
+
+// collectCapture merges the workers' captures in time order, keeps the
+// first n each way and puts them on the wall clock.
+func collectCapture(caps []*dpdk.GenCapture, n int) *dpdk.Capture {
+	// TSC ns -> Unix ns, from one reading of both clocks.
+	offset := time.Now().UnixNano() - int64(dpdk.NowNS())
+	side := func(rx bool) []dpdk.WireFrame {
+		var all []dpdk.CapturedFrame
+		for _, c := range caps {
+			all = append(all, c.Frames(rx)...)
+		}
+		sort.SliceStable(all, func(a, b int) bool { return all[a].TSCNS < all[b].TSCNS })
+		out := make([]dpdk.WireFrame, 0, min(n, len(all)))
+		for _, f := range all[:min(n, len(all))] {
+			out = append(out, dpdk.WireFrame{UnixNS: int64(f.TSCNS) + offset, Len: f.Len, Data: f.Data})
+		}
+		return out
+	}
+	return &dpdk.Capture{TX: side(false), RX: side(true)}
 }

@@ -122,6 +122,11 @@ func (e *Engine) Config(job generator.Job) (dpdk.GenConfig, error) {
 	cfg.WarmupMS = job.Warmup.Milliseconds()
 	cfg.DurationMS = job.Duration.Milliseconds()
 	cfg.Packets = job.Packets
+	for _, c := range []*generator.Capture{job.CaptureTX, job.CaptureRX} {
+		if c != nil {
+			cfg.CaptureFrames = max(cfg.CaptureFrames, c.Limit())
+		}
+	}
 	if cfg.DurationMS <= 0 && cfg.Packets == 0 {
 		return cfg, errors.New("dpdk engine: job duration must be positive (or a packet count given)")
 	}
@@ -242,6 +247,22 @@ func (e *Engine) Run(ctx context.Context, job generator.Job) (generator.Stats, e
 		"eal_args":         strings.Join(cfg.EAL.Args(dpdk.BinaryName), " "),
 	}
 	maps.Copy(st.Info, final.Info)
+	if c := final.Capture; c != nil {
+		for _, side := range []struct {
+			name   string
+			to     *generator.Capture
+			frames []dpdk.WireFrame
+		}{{"tx", job.CaptureTX, c.TX}, {"rx", job.CaptureRX, c.RX}} {
+			if side.to == nil {
+				continue
+			}
+			for _, f := range side.frames {
+				side.to.Add(time.Unix(0, f.UnixNS), f.Data)
+			}
+			st.Info["capture_"+side.name+"_frames"] = strconv.Itoa(len(side.frames))
+		}
+		st.Info["capture_snap"] = strconv.Itoa(dpdk.CaptureSnapBytes)
+	}
 	if l := final.Latency; l != nil {
 		for k, v := range map[string]int64{"min": l.Min, "p50": l.P50, "p99": l.P99, "p999": l.P999, "max": l.Max} {
 			st.Info["latency_"+k+"_ns"] = strconv.FormatInt(v, 10)

@@ -131,8 +131,12 @@ type GenConfig struct {
 	// Packets, when set, ends the window once this many frames were sent
 	// in it, over all workers.
 	Packets uint64 `json:"packets,omitempty"`
-	DrainMS    int64   `json:"drain_ms,omitempty"`    // RX keeps going after TX stops; default 200
-	RingSize   int     `json:"ring_size,omitempty"`   // descriptors per queue; default 1024
+	// CaptureFrames, when set, records the first frames sent and received
+	// (from the start, warm-up included; CaptureSnap bytes of each) into
+	// the final line's Capture.
+	CaptureFrames int   `json:"capture_frames,omitempty"`
+	DrainMS       int64 `json:"drain_ms,omitempty"`  // RX keeps going after TX stops; default 200
+	RingSize      int   `json:"ring_size,omitempty"` // descriptors per queue; default 1024
 	// TemplateMode is how frames get their bytes (see TemplateMode); "" =
 	// Prefilled.
 	TemplateMode TemplateMode `json:"template_mode,omitempty"`
@@ -210,6 +214,8 @@ type StatsLine struct {
 	// the window and received stamped inside it.
 	ProbeTx uint64 `json:"probe_tx,omitempty"`
 	ProbeRx uint64 `json:"probe_rx,omitempty"`
+	// Capture (final line) holds the frames GenConfig.CaptureFrames asked for.
+	Capture *Capture `json:"capture,omitempty"`
 	// The final line's counters cover the window only: TX from the end of the
 	// warm-up to the TX stop, RX for probes stamped inside that interval.
 	WindowNS int64             `json:"window_ns,omitempty"`
@@ -295,3 +301,22 @@ func Summarize(hist []uint64) *Latency {
 	return &Latency{Count: n, Min: BucketValue(lo), P50: at(0.50), P99: at(0.99), P999: at(0.999),
 		Max: BucketValue(hi), Mean: sum / float64(n)}
 }
+
+// Capture is the first frames a generator sent and received, in time order
+// over all workers.
+type Capture struct {
+	TX []WireFrame `json:"tx,omitempty"`
+	RX []WireFrame `json:"rx,omitempty"`
+}
+
+// WireFrame is a captured frame: when (Unix ns), its length on the wire
+// (without FCS) and its first bytes.
+type WireFrame struct {
+	UnixNS int64  `json:"unix_ns"`
+	Len    int    `json:"len"`
+	Data   []byte `json:"data"`
+}
+
+// CaptureSnapBytes is how many bytes of each frame a capture keeps
+// (DL_CAP_SNAP in fastpath.h; fastpath.go checks that they agree).
+const CaptureSnapBytes = 256

@@ -4,6 +4,7 @@ package dpdk
 
 /*
 #cgo pkg-config: libdpdk
+#include <stdlib.h>
 #include "fastpath.h"
 
 static void dl_gen_set_stream(unsigned i, const void *tmpl, uint16_t len, uint16_t sport_off,
@@ -65,6 +66,14 @@ static void dl_gen_set_stream_rate(int i, unsigned k, double rate, unsigned weig
 }
 static uint32_t dl_gen_stream_frames(int i, unsigned k) { return dl_gen[i].ws[k].seq; }
 static void dl_gen_set_max(int i, uint64_t n) { dl_gen[i].max_pkts = n; }
+static void dl_gen_set_capture(int i, struct dl_cap_rec *tx, struct dl_cap_rec *rx, uint32_t max)
+{
+	dl_gen[i].cap_tx = tx;
+	dl_gen[i].cap_rx = rx;
+	dl_gen[i].cap_max = max;
+}
+static uint32_t dl_gen_cap_n(int i, int rx) { return rx ? dl_gen[i].cap_rx_n : dl_gen[i].cap_tx_n; }
+static uint64_t dl_now_ns(void) { return dl_tsc_ns(rte_rdtsc(), rte_get_tsc_hz()); }
 static uint64_t dl_gen_max(int i) { return dl_gen[i].max_pkts; }
 static void dl_gen_set_spool(int i, unsigned k, struct rte_mempool *mp) { dl_gen[i].spool[k] = mp; }
 static void dl_gen_run(int i) { dl_gen_loop(&dl_gen[i]); }
@@ -272,6 +281,66 @@ func GenStreamFrames(i, k int) uint32 { return uint32(C.dl_gen_stream_frames(C.i
 // SetGenMaxPackets makes running worker i stop sending once its TX counter
 // reaches n (0: no limit). The loop reads it before every burst.
 func SetGenMaxPackets(i int, n uint64) { C.dl_gen_set_max(C.int(i), C.uint64_t(n)) }
+
+// CaptureSnap is how many bytes of each frame a capture keeps.
+const CaptureSnap = C.DL_CAP_SNAP
+
+// CaptureSnapBytes (config.go, for the cgo-free side) must equal it.
+var (
+	_ [CaptureSnap - CaptureSnapBytes]struct{}
+	_ [CaptureSnapBytes - CaptureSnap]struct{}
+)
+
+// CapturedFrame is one frame a worker captured: its first CaptureSnap bytes,
+// its length, and when (TSC ns, see NowNS).
+type CapturedFrame struct {
+	TSCNS uint64
+	Len   int
+	Data  []byte
+}
+
+// GenCapture is where worker i records the first frames it sends and
+// receives; call SetupGen first and Frames after the worker stopped.
+type GenCapture struct {
+	worker int
+	tx, rx *C.struct_dl_cap_rec
+	max    int
+}
+
+// NewGenCapture makes worker i record its first n frames each way.
+func NewGenCapture(i, n int) *GenCapture {
+	c := &GenCapture{worker: i, max: n}
+	size := C.size_t(unsafe.Sizeof(C.struct_dl_cap_rec{}))
+	c.tx = (*C.struct_dl_cap_rec)(C.calloc(C.size_t(n), size))
+	c.rx = (*C.struct_dl_cap_rec)(C.calloc(C.size_t(n), size))
+	C.dl_gen_set_capture(C.int(i), c.tx, c.rx, C.uint32_t(n))
+	return c
+}
+
+// Frames returns what the worker captured in one direction.
+func (c *GenCapture) Frames(rx bool) []CapturedFrame {
+	base := c.tx
+	if rx {
+		base = c.rx
+	}
+	n := int(C.dl_gen_cap_n(C.int(c.worker), cbool(rx)))
+	recs := unsafe.Slice(base, c.max)[:n]
+	out := make([]CapturedFrame, n)
+	for i, r := range recs {
+		out[i] = CapturedFrame{TSCNS: uint64(r.ts_ns), Len: int(r.orig), Data: C.GoBytes(unsafe.Pointer(&r.data[0]), C.int(r.len))}
+	}
+	return out
+}
+
+// Free detaches the capture from the worker and frees its memory.
+func (c *GenCapture) Free() {
+	C.dl_gen_set_capture(C.int(c.worker), nil, nil, 0)
+	C.free(unsafe.Pointer(c.tx))
+	C.free(unsafe.Pointer(c.rx))
+}
+
+// NowNS is the fast path's clock (TSC in ns) now, to place captures in time.
+func NowNS() uint64 { return uint64(C.dl_now_ns()) }
 
 // GenWorkerMax is worker i's current limit (0: none).
 func GenWorkerMax(i int) uint64 { return uint64(C.dl_gen_max(C.int(i))) }

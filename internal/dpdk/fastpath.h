@@ -107,6 +107,14 @@ struct dl_wstream {
 	uint16_t sid;  /* probe stream field: index | worker << 8 */
 };
 
+/* A captured frame: the first DL_CAP_SNAP bytes and when (TSC ns). */
+#define DL_CAP_SNAP 256
+struct dl_cap_rec {
+	uint64_t ts_ns;
+	uint16_t len, orig;
+	uint8_t data[DL_CAP_SNAP];
+};
+
 struct dl_gen_worker {
 	uint16_t tx_port, tx_queue, rx_port, rx_queue;
 	int tx_on, rx_on, mode;
@@ -120,6 +128,9 @@ struct dl_gen_worker {
 	 * left of each burst by sweight[k]. Otherwise the streams are sent round
 	 * robin at rate_pps.
 	 */
+	/* The first cap_max frames sent and received (cap_*: Go's arrays, or NULL). */
+	struct dl_cap_rec *cap_tx, *cap_rx;
+	uint32_t cap_max, cap_tx_n, cap_rx_n;
 	int per_stream;
 	double srate[DL_MAX_STREAMS];
 	unsigned sweight[DL_MAX_STREAMS];
@@ -164,6 +175,25 @@ static inline unsigned dl_bucket(uint64_t v)
 	return i < DL_HIST_BUCKETS ? i : DL_HIST_BUCKETS - 1;
 }
 
+/* dl_cap copies frames into recs until it holds max. Rare: the caller tests *n < max. */
+static void dl_cap(struct dl_cap_rec *recs, uint32_t *n, uint32_t max, struct rte_mbuf **pkts, unsigned cnt,
+		   uint64_t ts_ns)
+{
+	unsigned i;
+
+	if (!recs)
+		return;
+	for (i = 0; i < cnt && *n < max; i++) {
+		struct dl_cap_rec *r = &recs[(*n)++];
+		uint32_t len = RTE_MIN(pkts[i]->data_len, (uint32_t)DL_CAP_SNAP);
+
+		r->ts_ns = ts_ns;
+		r->len = (uint16_t)len;
+		r->orig = (uint16_t)RTE_MIN(pkts[i]->pkt_len, 0xffffu);
+		memcpy(r->data, rte_pktmbuf_mtod(pkts[i], const uint8_t *), len);
+	}
+}
+
 static inline void dl_gen_rx(struct dl_gen_worker *w, uint64_t hz)
 {
 	struct rte_mbuf *rx[DL_BURST];
@@ -174,6 +204,8 @@ static inline void dl_gen_rx(struct dl_gen_worker *w, uint64_t hz)
 	if (nb == 0)
 		return;
 	now = dl_tsc_ns(rte_rdtsc(), hz);
+	if (unlikely(w->cap_rx_n < w->cap_max))
+		dl_cap(w->cap_rx, &w->cap_rx_n, w->cap_max, rx, nb, now);
 	for (i = 0; i < nb; i++) {
 		struct rte_mbuf *m = rx[i];
 		const uint8_t *d = rte_pktmbuf_mtod(m, const uint8_t *);
@@ -593,6 +625,8 @@ static int dl_gen_loop_streams(struct dl_gen_worker *w)
 					else
 						credit[k] += share[k] - want[k]; /* in [0, 1) */
 				}
+				if (unlikely(w->cap_tx_n < w->cap_max))
+					dl_cap(w->cap_tx, &w->cap_tx_n, w->cap_max, pkts, n, ts_ns);
 			}
 			if (n > 0) {
 				sent = rte_eth_tx_burst(w->tx_port, w->tx_queue, pkts, (uint16_t)n);
@@ -648,6 +682,8 @@ static int dl_gen_loop(void *arg)
 				n = (unsigned)(w->max_pkts - w->c.tx_pkts);
 			if (n > 0)
 				n = dl_gen_fill(w, pkts, n, &s, dl_tsc_ns(tsc, hz), &bytes);
+			if (unlikely(n > 0 && w->cap_tx_n < w->cap_max))
+				dl_cap(w->cap_tx, &w->cap_tx_n, w->cap_max, pkts, n, dl_tsc_ns(tsc, hz));
 			if (n > 0) {
 				sent = rte_eth_tx_burst(w->tx_port, w->tx_queue, pkts, (uint16_t)n);
 				if (unlikely(sent < n)) {
