@@ -235,6 +235,11 @@ func runGen(cfg dpdk.GenConfig, out *lineWriter) (err error) {
 	if mode == "" { // NoCopy, the older name of Prefilled, is the default now
 		mode = dpdk.Prefilled
 	}
+	for _, st := range cfg.Streams {
+		if len(st.Frames) > 0 {
+			mode = dpdk.Copy // replayed frames differ one from the next: nothing to prefill
+		}
+	}
 	workers := make([]dpdk.GenWorker, len(lcores))
 	for i := range workers {
 		w := dpdk.GenWorker{TxPort: txPort, RxPort: rxPort, TxQueue: uint16(i), RxQueue: uint16(i),

@@ -139,6 +139,9 @@ func (e *Engine) Config(job generator.Job) (dpdk.GenConfig, error) {
 // for when that is all s varies (untagged UDP, one address each way, one
 // destination port, increment mode), a field program otherwise.
 func genStream(s generator.Stream) (dpdk.GenStream, error) {
+	if len(s.Frames) > 0 {
+		return dpdk.GenStream{Template: s.Frames[0], Frames: s.Frames, Flows: 1, RatePPS: s.RatePPS, Weight: s.Weight}, nil
+	}
 	simple := (s.Proto == "" || s.Proto == generator.ProtoUDP) && s.VLAN == 0 && s.SrcIPs <= 1 && s.DstIPs <= 1 &&
 		s.DstPorts <= 1 && !s.SrcRandom && !s.DstRandom
 	if simple {

@@ -95,6 +95,9 @@ type GenStream struct {
 	// program (generator.Program): SrcPort*, Flows and ChecksumOffset are
 	// then unused; ProbeOffset is still the probe (0: none).
 	Generic *GenProgram `json:"generic,omitempty"`
+	// Frames, when set, are sent as they are, in order and round again
+	// (pcap replay; Copy mode). Template must hold the first of them.
+	Frames [][]byte `json:"frames,omitempty"`
 }
 
 // GenProgram is a generator.Program for the C fast path.

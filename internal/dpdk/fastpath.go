@@ -43,6 +43,11 @@ static void dl_gen_set_field(unsigned i, unsigned j, uint16_t off, uint16_t widt
 	f->off = off; f->width = width; f->base = base; f->count = count;
 	f->random = (uint8_t)random; f->in_l3 = (uint8_t)in_l3; f->in_l4 = (uint8_t)in_l4;
 }
+static void dl_gen_set_replay(unsigned i, const uint8_t *data, const uint32_t *off, const uint16_t *len, uint32_t n)
+{
+	struct dl_stream *s = &dl_streams[i];
+	s->rp_data = data; s->rp_off = off; s->rp_len = len; s->rp_n = n;
+}
 static void dl_gen_set_nstreams(unsigned n) { dl_nstreams = n; }
 static void dl_gen_set_worker(int i, uint16_t txp, uint16_t txq, uint16_t rxp, uint16_t rxq,
 	int tx_on, int rx_on, int mode, unsigned burst, double rate, uint64_t max_pkts, struct rte_mempool *mp)
@@ -158,6 +163,43 @@ type GenWorker struct {
 	Burst int
 }
 
+// replayMem is the C memory the replay streams point into, freed by the next
+// SetupGen (the fast path reads it while running).
+var replayMem []unsafe.Pointer
+
+func freeReplay() {
+	for _, p := range replayMem {
+		C.free(p)
+	}
+	replayMem = nil
+}
+
+// setReplay copies frames into C memory and makes stream i send them.
+func setReplay(i int, frames [][]byte) error {
+	total := 0
+	for k, f := range frames {
+		if len(f) < 14 || len(f) > MaxTemplate {
+			return fmt.Errorf("stream %d: replay frame %d is %d bytes, want 14..%d", i, k, len(f), MaxTemplate)
+		}
+		total += len(f)
+	}
+	data := C.malloc(C.size_t(total))
+	off := C.malloc(C.size_t(4 * len(frames)))
+	lens := C.malloc(C.size_t(2 * len(frames)))
+	replayMem = append(replayMem, data, off, lens)
+	d := unsafe.Slice((*byte)(data), total)
+	o := unsafe.Slice((*uint32)(off), len(frames))
+	l := unsafe.Slice((*uint16)(lens), len(frames))
+	at := 0
+	for k, f := range frames {
+		copy(d[at:], f)
+		o[k], l[k] = uint32(at), uint16(len(f))
+		at += len(f)
+	}
+	C.dl_gen_set_replay(C.uint(i), (*C.uint8_t)(data), (*C.uint32_t)(off), (*C.uint16_t)(lens), C.uint32_t(len(frames)))
+	return nil
+}
+
 // SetupGen loads the streams and workers into the C fast path. There is one
 // generator per process; call it before launching and not while running.
 func SetupGen(streams []GenStream, workers []GenWorker) error {
@@ -201,6 +243,15 @@ func SetupGen(streams []GenStream, workers []GenWorker) error {
 				C.dl_gen_set_field(C.uint(i), C.uint(j), C.uint16_t(f.Offset), C.uint16_t(f.Width), C.uint32_t(f.Base),
 					C.uint32_t(f.Count), cbool(f.Random), cbool(f.InL3), cbool(f.InL4))
 			}
+		}
+	}
+	freeReplay()
+	for i, s := range streams {
+		if len(s.Frames) == 0 {
+			continue
+		}
+		if err := setReplay(i, s.Frames); err != nil {
+			return err
 		}
 	}
 	C.dl_gen_set_nstreams(C.uint(len(streams)))

@@ -68,6 +68,15 @@ struct dl_stream {
 	uint16_t l3_csum_off, l4_csum_off; /* 0 = none */
 	uint32_t l3_sum, l4_sum;
 	struct dl_field f[DL_MAX_FIELDS];
+	/*
+	 * A replay stream instead (rp_n > 0): frames sent as they are, in order
+	 * and round again, frame k being rp_len[k] bytes at rp_data + rp_off[k].
+	 * Copy mode only.
+	 */
+	const uint8_t *rp_data;
+	const uint32_t *rp_off;
+	const uint16_t *rp_len;
+	uint32_t rp_n;
 };
 
 /* Counters written only by their own worker; Go reads them. */
@@ -102,6 +111,7 @@ enum { DL_MODE_COPY = 0, DL_MODE_PREFILLED = 1 };
 struct dl_wstream {
 	uint32_t odo[DL_MAX_FIELDS]; /* generic: the increment fields' value indexes */
 	uint64_t rnd;                /* generic: xorshift64 state for random fields */
+	uint32_t rp_next;            /* replay: the next frame */
 	uint32_t flow; /* source port offset in [0, flows) */
 	uint32_t seq;  /* next probe sequence */
 	uint16_t sid;  /* probe stream field: index | worker << 8 */
@@ -384,6 +394,23 @@ static __rte_always_inline void dl_write_fields(uint8_t *d, const struct dl_stre
 		 ws->sid, ws->seq++, ts_be, ts_sum);
 }
 
+/* dl_replay_next copies replay stream st's next frame into m; returns its length. */
+static __rte_always_inline uint16_t dl_replay_next(struct rte_mbuf *m, const struct dl_stream *st,
+						   struct dl_wstream *ws)
+{
+	uint32_t k = ws->rp_next;
+	uint16_t len = st->rp_len[k];
+
+	ws->rp_next = k + 1 == st->rp_n ? 0 : k + 1;
+	ws->seq++;
+	m->data_off = RTE_PKTMBUF_HEADROOM;
+	m->data_len = len;
+	m->pkt_len = len;
+	m->ol_flags = 0;
+	rte_memcpy(rte_pktmbuf_mtod(m, uint8_t *), st->rp_data + st->rp_off[k], len);
+	return len;
+}
+
 /*
  * dl_gen_fill makes up to n frames into pkts, streams round robin from *sp,
  * and returns how many it made (fewer when mbufs run out).
@@ -471,14 +498,18 @@ static __rte_always_inline unsigned dl_gen_fill(struct dl_gen_worker *w, struct 
 			struct rte_mbuf *m = pkts[i];
 			uint8_t *d;
 
-			m->data_off = RTE_PKTMBUF_HEADROOM;
-			m->data_len = st->len;
-			m->pkt_len = st->len;
-			m->ol_flags = 0;
-			d = rte_pktmbuf_mtod(m, uint8_t *);
-			rte_memcpy(d, st->tmpl, st->len);
-			dl_write_fields(d, st, &w->ws[s], ts_be, ts_sum);
-			b += st->len;
+			if (unlikely(st->rp_n)) {
+				b += dl_replay_next(m, st, &w->ws[s]);
+			} else {
+				m->data_off = RTE_PKTMBUF_HEADROOM;
+				m->data_len = st->len;
+				m->pkt_len = st->len;
+				m->ol_flags = 0;
+				d = rte_pktmbuf_mtod(m, uint8_t *);
+				rte_memcpy(d, st->tmpl, st->len);
+				dl_write_fields(d, st, &w->ws[s], ts_be, ts_sum);
+				b += st->len;
+			}
 			if (++s == ns)
 				s = 0;
 		}
@@ -496,6 +527,11 @@ static __rte_always_inline void dl_gen_write_one(struct dl_gen_worker *w, struct
 	struct dl_wstream *ws = &w->ws[k];
 	unsigned i;
 
+	if (st->rp_n) {
+		for (i = 0; i < n; i++)
+			*bytes += dl_replay_next(pkts[i], st, ws);
+		return;
+	}
 	for (i = 0; i < n; i++) {
 		struct rte_mbuf *m = pkts[i];
 		uint8_t *d;

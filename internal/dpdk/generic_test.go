@@ -111,3 +111,42 @@ func TestRingGenericStream(t *testing.T) {
 		}
 	}
 }
+
+// A replay stream sends its frames as they are, in order and round again,
+// whatever their sizes, beside a template stream.
+func TestRingReplay(t *testing.T) {
+	requireEAL(t)
+	a, b, err := RingPair("rp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := newPool(t, "rp_pool")
+	setupPort(t, a, pool)
+	setupPort(t, b, pool)
+	var frames [][]byte
+	for k, n := range []int{60, 1000, 77} {
+		f := bytes.Repeat([]byte{byte(0x10 + k)}, n)
+		copy(f, []byte{2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x88, 0xb5}) // local experimental ethertype
+		frames = append(frames, f)
+	}
+	replay := GenStream{Template: frames[0], Frames: frames, Flows: 1}
+	w := GenWorker{TxPort: a, RxPort: b, TX: true, Pool: pool, MaxPackets: 10, Mode: Copy}
+	if err := SetupGen([]GenStream{replay}, []GenWorker{w}); err != nil {
+		t.Fatal(err)
+	}
+	c := runGen(t, 10, nil)
+	if want := uint64(3*(60+1000+77) + 60); c.TxPackets != 10 || c.TxBytes != want {
+		t.Fatalf("counters %+v, want 10 frames, %d bytes", c, want)
+	}
+	rx := make([]*Mbuf, 32)
+	k := b.RxBurst(0, rx)
+	if k != 10 {
+		t.Fatalf("received %d frames, want 10", k)
+	}
+	for i, m := range rx[:k] {
+		if !bytes.Equal(m.Data(), frames[i%3]) {
+			t.Errorf("frame %d: %d bytes % x..., want replay frame %d", i, len(m.Data()), m.Data()[:16], i%3)
+		}
+	}
+	FreeBulk(rx[:k])
+}
