@@ -42,7 +42,7 @@ type Options struct {
 	Profile     *generator.Profile
 	ProfileFile string
 	// Replay, when set, replaces the bulk stream with these frames, sent in
-	// order and round again with their MACs set to the lab's (xdp-live).
+	// order and round again with their MACs set to the lab's.
 	Replay [][]byte
 	// CaptureDir, when set, receives <datapath>-tx.pcap and <datapath>-rx.pcap
 	// with the first CaptureFrames frames sent and received in each run.
