@@ -50,9 +50,9 @@ type Stream struct {
 	// Typically a bulk stream at a high rate plus one probe stream at 1-10 kpps.
 	Latency bool
 	// Frames, when set, are sent as they are, in order and round again,
-	// instead of a template (pcap replay; xdp-live runs one test run per
-	// frame, tens of kpps; dpdk copies them at its rate). Addresses, ports,
-	// sizes and flows are then unused.
+	// instead of a template (pcap replay, at the engine's rates: xdp-live
+	// keeps them in a BPF map, dpdk in a C table). Addresses, ports, sizes
+	// and flows are then unused.
 	Frames [][]byte
 }
 

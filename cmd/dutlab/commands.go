@@ -53,7 +53,7 @@ func cmdCompare(ctx context.Context, cmd string, args []string) error {
 	quiet := fs.Bool("q", false, "no progress lines")
 	fs.StringVar(&o.CaptureDir, "capture", "", "write the first frames sent and received per datapath as pcap files into this directory")
 	fs.IntVar(&o.CaptureFrames, "capture-frames", 100, "how many frames --capture records per port")
-	replay := fs.String("replay", "", "send the frames of this pcap (in order, round again, MACs set to the lab's) instead of the bulk stream (xdp-live: one test run per frame, tens of kpps; dpdk: at the asked rate)")
+	replay := fs.String("replay", "", "send the frames of this pcap (in order, round again, MACs set to the lab's) instead of the bulk stream, at --rate")
 	progressJSON := fs.Bool("progress-json", false, "print per-second progress as JSON lines on stdout")
 	profile := fs.String("profile", "", "traffic profile (YAML): streams, rates, duration, warm-up; replaces --rate, --flows, --frame-size and --probe-rate")
 	if err := fs.Parse(args); err != nil {

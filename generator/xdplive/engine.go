@@ -39,9 +39,6 @@ type Engine struct {
 	Drain     time.Duration // wait after the window for frames in flight to reach the sink
 }
 
-// replayChunk bounds the frames a replay stream sends per turn of the loop.
-const replayChunk = 256
-
 // New returns the xdp-live engine with default settings.
 func New() generator.Engine { return &Engine{} }
 
@@ -322,9 +319,6 @@ func (e *Engine) Run(ctx context.Context, job generator.Job) (st generator.Stats
 						s.base, s.sent, owed = now, 0, s.min
 					}
 					n = min(owed, uint64(chunk))
-				}
-				if s.replay != nil {
-					n = min(n, replayChunk) // one test run per frame: keep turns short
 				}
 				if measuring && job.Packets > 0 {
 					if windowSent >= job.Packets {

@@ -32,12 +32,19 @@ type genGenField struct {
 	Pad    uint8
 }
 
+type genReplayFrame struct {
+	_    structs.HostLayout
+	Len  uint32
+	Data [3000]uint8
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	genMapGenCapture      = "gen_capture"
 	genMapGenCaptureTaken = "gen_capture_taken"
+	genMapGenReplay       = "gen_replay"
 	genMapGenStats        = "gen_stats"
 	genProgXdpGen         = "xdp_gen"
 	genVarCaptureDone     = "capture_done"
@@ -53,6 +60,7 @@ const (
 	genVarOdo             = "odo"
 	genVarProbeOff        = "probe_off"
 	genVarReplay          = "replay"
+	genVarReplayFrames    = "replay_frames"
 	genVarStreamId        = "stream_id"
 	genVarTmpl            = "tmpl"
 	genVarUdpCsum         = "udp_csum"
@@ -109,6 +117,7 @@ type genProgramSpecs struct {
 type genMapSpecs struct {
 	GenCapture      *ebpf.MapSpec `ebpf:"gen_capture"`
 	GenCaptureTaken *ebpf.MapSpec `ebpf:"gen_capture_taken"`
+	GenReplay       *ebpf.MapSpec `ebpf:"gen_replay"`
 	GenStats        *ebpf.MapSpec `ebpf:"gen_stats"`
 }
 
@@ -129,6 +138,7 @@ type genVariableSpecs struct {
 	Odo           *ebpf.VariableSpec `ebpf:"odo"`
 	ProbeOff      *ebpf.VariableSpec `ebpf:"probe_off"`
 	Replay        *ebpf.VariableSpec `ebpf:"replay"`
+	ReplayFrames  *ebpf.VariableSpec `ebpf:"replay_frames"`
 	StreamId      *ebpf.VariableSpec `ebpf:"stream_id"`
 	Tmpl          *ebpf.VariableSpec `ebpf:"tmpl"`
 	UdpCsum       *ebpf.VariableSpec `ebpf:"udp_csum"`
@@ -156,6 +166,7 @@ func (o *genObjects) Close() error {
 type genMaps struct {
 	GenCapture      *ebpf.Map `ebpf:"gen_capture"`
 	GenCaptureTaken *ebpf.Map `ebpf:"gen_capture_taken"`
+	GenReplay       *ebpf.Map `ebpf:"gen_replay"`
 	GenStats        *ebpf.Map `ebpf:"gen_stats"`
 }
 
@@ -163,6 +174,7 @@ func (m *genMaps) Close() error {
 	return _GenClose(
 		m.GenCapture,
 		m.GenCaptureTaken,
+		m.GenReplay,
 		m.GenStats,
 	)
 }
@@ -184,6 +196,7 @@ type genVariables struct {
 	Odo           *ebpf.Variable `ebpf:"odo"`
 	ProbeOff      *ebpf.Variable `ebpf:"probe_off"`
 	Replay        *ebpf.Variable `ebpf:"replay"`
+	ReplayFrames  *ebpf.Variable `ebpf:"replay_frames"`
 	StreamId      *ebpf.Variable `ebpf:"stream_id"`
 	Tmpl          *ebpf.Variable `ebpf:"tmpl"`
 	UdpCsum       *ebpf.Variable `ebpf:"udp_csum"`

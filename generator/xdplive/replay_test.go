@@ -50,6 +50,15 @@ func TestLoopReplay(t *testing.T) {
 	for i, f := range got {
 		require.Equal(t, frames[i%3], f, "frame %d", i)
 	}
+
+	// Replay runs as many frames per test run as a template stream: flat
+	// out, every frame arrives and the bytes say the sizes took turns.
+	st, err = New().Run(context.Background(), lp.job(generator.Stream{Name: "replay", Frames: replay}, 0, 300*time.Millisecond))
+	require.NoError(t, err)
+	require.Equal(t, st.TxPackets, st.RxPackets)
+	require.Greater(t, st.TxPackets, uint64(100_000), "flat-out replay in 0.3 s")
+	mean := float64(len(frames[0])+len(frames[1])+len(frames[2])) / 3
+	require.InDelta(t, mean, float64(st.TxBytes)/float64(st.TxPackets), 0.01*mean)
 }
 
 func TestReplayRejectsBadFrames(t *testing.T) {

@@ -29,10 +29,6 @@ type xdpMD struct {
 type sender struct {
 	objs  genObjects
 	frame []byte
-	// replay, when set, holds frames sent as they are, one test run each,
-	// in order and round again; next is the one to send next.
-	replay [][]byte
-	next   int
 	// interrupted counts live-frame runs a signal cut short (and send
 	// finished with the frames they had not sent).
 	interrupted uint64
@@ -42,18 +38,32 @@ type sender struct {
 // headroom XDP needs.
 const maxReplayFrame = 3000
 
-// loadReplay loads xdp_gen in replay mode for frames.
+// loadReplay loads xdp_gen in replay mode for frames: they go into the
+// program's gen_replay map, and every live frame of a run becomes the next
+// of them (the run's buffer is maxReplayFrame bytes, cut to each frame), so
+// replay runs as many frames per test run as a template stream does.
 func loadReplay(frames [][]byte, id int, cp *txCapture) (*sender, error) {
+	if len(frames) == 0 {
+		return nil, errors.New("replay needs at least one frame")
+	}
 	for i, f := range frames {
 		if len(f) < 14 || len(f) > maxReplayFrame {
 			return nil, fmt.Errorf("replay frame %d is %d bytes; want 14..%d", i, len(f), maxReplayFrame)
 		}
 	}
-	s, err := load(generator.Program{}, id, cp, true)
+	s, err := load(generator.Program{Frame: make([]byte, maxReplayFrame)}, id, cp, len(frames))
 	if err != nil {
 		return nil, err
 	}
-	s.replay = frames
+	for k, f := range frames {
+		var v genReplayFrame
+		v.Len = uint32(len(f))
+		copy(v.Data[:], f)
+		if err := s.objs.GenReplay.Put(uint32(k), &v); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("load replay frame %d: %w", k, err)
+		}
+	}
 	return s, nil
 }
 
@@ -78,10 +88,12 @@ func loadSender(p generator.Program, id int, cp *txCapture) (*sender, error) {
 	if len(p.Fields) > generator.MaxFields {
 		return nil, fmt.Errorf("program has %d fields, xdp_gen takes %d", len(p.Fields), generator.MaxFields)
 	}
-	return load(p, id, cp, false)
+	return load(p, id, cp, 0)
 }
 
-func load(p generator.Program, id int, cp *txCapture, replay bool) (*sender, error) {
+// load loads xdp_gen for program p, or, with replayFrames > 0, in replay
+// mode with room for that many frames.
+func load(p generator.Program, id int, cp *txCapture, replayFrames int) (*sender, error) {
 	if id < 0 || id > 0xffff {
 		return nil, fmt.Errorf("stream index %d does not fit the probe's 16-bit stream id", id)
 	}
@@ -117,8 +129,10 @@ func load(p generator.Program, id int, cp *txCapture, replay bool) (*sender, err
 		genVarTmpl: words, genVarCopyLen: uint32(p.CopyLen), genVarFields: fields, genVarNfields: uint32(len(p.Fields)),
 		genVarL3CsumOff: off(p.L3Checksum), genVarL4CsumOff: off(p.L4Checksum), genVarL3Sum: p.L3Sum, genVarL4Sum: p.L4Sum,
 		genVarUdpCsum: uint32(b2u8(p.UDPChecksum)), genVarProbeOff: off(p.Probe), genVarStreamId: uint16(id),
-		genVarCaptureFrames: frames, genVarReplay: uint32(b2u8(replay)),
+		genVarCaptureFrames: frames, genVarReplay: uint32(b2u8(replayFrames > 0)),
+		genVarReplayFrames: uint32(max(replayFrames, 1)),
 	}
+	spec.Maps[genMapGenReplay].MaxEntries = uint32(max(replayFrames, 1))
 	for name, v := range vars {
 		if err := spec.Variables[name].Set(v); err != nil {
 			return nil, fmt.Errorf("set xdp_gen %s: %w", name, err)
@@ -161,9 +175,6 @@ type testRunAttr struct {
 // reads from next_seq how far the run got and sends only the rest, so what
 // the engine counts as sent is exactly what went out.
 func (s *sender) send(ifindex int, n, batch uint32) error {
-	if s.replay != nil {
-		return s.sendReplay(ifindex, n)
-	}
 	md := xdpMD{DataEnd: uint32(len(s.frame)), IngressIfindex: uint32(ifindex)}
 	attr := testRunAttr{
 		ProgFD:     uint32(s.objs.XdpGen.FD()),
@@ -195,25 +206,6 @@ func (s *sender) send(ifindex int, n, batch uint32) error {
 		}
 		left -= uint32(min(after-before, uint64(left)))
 		s.interrupted++
-	}
-	return nil
-}
-
-// sendReplay sends the next n replay frames, one test run each (a run costs
-// microseconds, so replay is for teaching and debugging rates, not load).
-func (s *sender) sendReplay(ifindex int, n uint32) error {
-	for range n {
-		f := s.replay[s.next]
-		_, err := s.objs.XdpGen.Run(&ebpf.RunOptions{
-			Data:    f,
-			Repeat:  1,
-			Flags:   unix.BPF_F_TEST_XDP_LIVE_FRAMES,
-			Context: xdpMD{DataEnd: uint32(len(f)), IngressIfindex: uint32(ifindex)},
-		})
-		if err != nil {
-			return fmt.Errorf("replay frame %d: %w", s.next, err)
-		}
-		s.next = (s.next + 1) % len(s.replay)
 	}
 	return nil
 }

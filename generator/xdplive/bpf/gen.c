@@ -9,6 +9,7 @@
  * GEN_MAX_FIELDS addresses and ports, stepped like an odometer or drawn at
  * random, the probe's stream id, sequence number and timestamp, and the IPv4
  * and L4 checksums, fixed incrementally from sums computed in Go.
+ * In replay mode the frames come from gen_replay, one per live frame in turn.
  * With capture_frames set it also copies the first frames it sends (over all
  * senders of a run, which share gen_capture and gen_capture_taken) into a
  * ring buffer for the engine's TX pcap. */
@@ -79,6 +80,22 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } gen_capture_taken SEC(".maps");
+
+/* Replay frames (replay set): frame k of the pcap at key k; the loader sets
+ * max_entries to the frame count. */
+#define GEN_REPLAY_MAX 3000
+struct replay_frame {
+	__u32 len;
+	__u8 data[GEN_REPLAY_MAX];
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct replay_frame);
+} gen_replay SEC(".maps");
+
+const volatile __u32 replay_frames = 1; /* entries of gen_replay */
 
 /* Captured TX frames (struct capture_record), shared like gen_capture_taken. */
 struct {
@@ -218,10 +235,26 @@ int xdp_gen(struct xdp_md *ctx)
 	seq = next_seq;
 	ts = bpf_ktime_get_ns();
 
-	if (replay)
-		act = XDP_TX; /* one test run per frame: the page holds it as given */
-	else
+	if (replay) {
+		/* The test run's buffer is GEN_REPLAY_MAX bytes: cut the page to
+		 * the frame's length and write the frame over it. */
+		__u32 k = (__u32)(seq % replay_frames), n;
+		struct replay_frame *f = bpf_map_lookup_elem(&gen_replay, &k);
+
+		if (!f)
+			return XDP_ABORTED;
+		n = f->len;
+		if (n < 14 || n > GEN_REPLAY_MAX)
+			return XDP_ABORTED;
+		if (bpf_xdp_adjust_tail(ctx, (int)n - (int)len) < 0)
+			return XDP_ABORTED;
+		if (bpf_xdp_store_bytes(ctx, 0, f->data, n) < 0)
+			return XDP_ABORTED;
+		len = n;
+		act = XDP_TX;
+	} else {
 		act = fill(data, data_end, seq, ts);
+	}
 	if (act != XDP_TX)
 		return act;
 
