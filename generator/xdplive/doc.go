@@ -3,10 +3,13 @@
 // counts what comes back with an XDP sink on the RX port.
 //
 // The sender, xdp_gen (bpf/gen.c), runs once per frame on a page the kernel
-// initialised from the stream's generator.Template; it rewrites the headers,
-// varies the UDP source port over the stream's flows, stamps the probe
-// (stream id, sequence number, bpf_ktime_get_ns) and fixes the UDP checksum,
-// then returns XDP_TX, which test-run turns into a transmit on the TX port.
+// initialised from the stream's template and runs its generator.Program: it
+// restores the headers, writes up to four varying fields (addresses, ports,
+// the ICMP echo id; odometer or random), stamps the probe (stream id,
+// sequence number, bpf_ktime_get_ns) and fixes the IPv4 and L4 checksums
+// from sums computed in Go, then returns XDP_TX, which test-run turns into a
+// transmit on the TX port. In replay mode it writes the next pcap frame from
+// a BPF map instead.
 // The receiver, xdp_sink (bpf/sink.c), counts and drops every frame. Frames
 // of the streams marked generator.Stream.Latency are probes: per stream it
 // tracks sequence numbers (highest seen plus a 4032-deep bitmap) to count
@@ -28,6 +31,9 @@
 // sink's counts for RX, never the sender's return codes.
 //
 // The package owns the BPF objects it loads and the XDP link it attaches, and
-// removes both before Run returns. It never creates namespaces or links and
-// never changes sysctls: that is internal/lab's job.
+// removes both before Run returns. The lab's namespaces, links and sysctls
+// are internal/lab's job; the engine's own exceptions, both undone before Run
+// returns, are the dispatcher pin (a dl-pin-* namespace holding never-up
+// veths that keep the run's programs in the XDP dispatcher, see pin.go) and,
+// only if the pin fails, rcu_expedited (internal/rcu).
 package xdplive
