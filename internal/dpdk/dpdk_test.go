@@ -29,7 +29,7 @@ func TestMain(m *testing.M) {
 	opts := EALOptions{
 		Lcores:     []int{0, 1},
 		FilePrefix: FilePrefix("test"),
-		MemoryMB:   256,
+		MemoryMB:   768, // every test keeps its pools: the ports it set up hold them
 		VDevs:      []string{"net_null0", "net_ring0"},
 		LogLevel:   "error",
 	}
