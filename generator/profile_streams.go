@@ -6,8 +6,6 @@ import (
 	"net/netip"
 )
 
-// ErrUnsupported is returned by an engine asked for something it cannot do.
-var ErrUnsupported = errors.New("not supported by this engine")
 
 // EngineStreams turns the profile's streams into engine Streams. base holds
 // what the lab decides (MACs, and addresses when the profile keeps the
