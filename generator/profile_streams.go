@@ -6,7 +6,6 @@ import (
 	"net/netip"
 )
 
-
 // EngineStreams turns the profile's streams into engine Streams. base holds
 // what the lab decides (MACs, and addresses when the profile keeps the
 // defaults); ceilingPPS resolves percent rates (0 when none was measured).
