@@ -12,6 +12,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/dutlab/dutlab/compare"
 	"github.com/dutlab/dutlab/dut"
 	_ "github.com/dutlab/dutlab/dut/dpdk"   // registers the dpdk datapath
@@ -260,10 +262,23 @@ func cmdShow(args []string) error {
 
 func cmdCheck(args []string) error {
 	if len(args) == 0 {
-		return errors.New("check: want one or more topology files")
+		return errors.New("check: want one or more topology or profile files")
 	}
 	var errs []error
 	for _, a := range args {
+		if isProfile(a) {
+			p, err := generator.LoadProfile(a)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			window := p.Duration.String()
+			if p.Packets > 0 {
+				window = fmt.Sprintf("%d packets", p.Packets)
+			}
+			fmt.Printf("%s: ok (profile, %d streams, %s after %s warm-up)\n", a, len(p.Streams), window, p.Warmup)
+			continue
+		}
 		spec, err := topologies.Load(a)
 		if err != nil {
 			errs = append(errs, err)
@@ -272,6 +287,22 @@ func cmdCheck(args []string) error {
 		fmt.Printf("%s: ok (lab %s, %d nodes, %d links)\n", a, spec.Name, len(spec.Nodes), len(spec.Links))
 	}
 	return errors.Join(errs...)
+}
+
+// isProfile says whether the file at path is a traffic profile rather than a
+// topology: a mapping with a top-level streams key and no topology key.
+func isProfile(path string) bool {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return false
+	}
+	var top map[string]any
+	if yaml.Unmarshal(b, &top) != nil {
+		return false
+	}
+	_, streams := top["streams"]
+	_, topology := top["topology"]
+	return streams && !topology
 }
 
 func cmdTopologies() error {

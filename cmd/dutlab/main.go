@@ -22,7 +22,7 @@ Usage:
   dutlab up TOPOLOGY              bring a lab up (a file, or a built-in name)
   dutlab down TOPOLOGY|NAME|--all take a lab down (also after a killed run)
   dutlab show                     list labs that are up
-  dutlab check TOPOLOGY...        validate topology files
+  dutlab check FILE...            validate topology and profile files
   dutlab topologies               list the built-in topologies
   dutlab datapaths                list the DUT datapaths
   dutlab version

@@ -22,6 +22,7 @@ func TestCommandErrors(t *testing.T) {
 	}{
 		{"unknown command", []string{"frobnicate"}, `unknown command "frobnicate"`},
 		{"check bad file", []string{"check", "../../topologies/testdata/bad/bad-cidr.yaml"}, "bad-cidr.yaml:"},
+		{"check bad profile", []string{"check", "../../generator/testdata/profiles/bad/icmp-ports.yaml"}, "icmp-ports.yaml:5: streams[0].dst.port: icmp-echo has no destination port"},
 		{"compare bad frame size", []string{"compare", "--frame-size", "20"}, "--frame-size 20 is outside 64..1518"},
 		{"compare unknown datapath", []string{"compare", "--datapaths", "kernel,warp", "--duration", "1"}, `datapath "warp" is not supported`},
 		{"compare unknown engine", []string{"compare", "--engine", "pktgen"}, `engine "pktgen" is not supported`},
@@ -38,6 +39,13 @@ func TestCommandErrors(t *testing.T) {
 
 func TestCheckBuiltins(t *testing.T) {
 	require.NoError(t, run(append([]string{"check"}, topologies.BuiltinNames()...)))
+}
+
+func TestCheckExampleProfiles(t *testing.T) {
+	files, err := filepath.Glob("../../examples/profiles/*.yaml")
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	require.NoError(t, run(append([]string{"check"}, files...)))
 }
 
 // TestUpShowDown drives the lab commands as a user would.
