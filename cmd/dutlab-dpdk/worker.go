@@ -421,7 +421,8 @@ func runGen(cfg dpdk.GenConfig, out *lineWriter) (err error) {
 	final := dpdk.StatsLine{Kind: "final", ElapsedNS: int64(time.Since(start)), WindowNS: int64(tx1.at.Sub(w0.at)),
 		TxPackets: tx1.c.TxPackets - w0.c.TxPackets, TxBytes: tx1.c.TxBytes - w0.c.TxBytes,
 		TxDropped: tx1.c.TxDropped - w0.c.TxDropped, RxProbes: cf.RxProbes - w0.c.RxProbes,
-		Reorder: cf.Reorder - w0.c.Reorder, Latency: dpdk.Summarize(hf), ProbeRx: cf.RxWindow - w0.c.RxWindow}
+		Reorder: cf.Reorder - w0.c.Reorder, Latency: dpdk.Summarize(hf), ProbeRx: cf.RxWindow - w0.c.RxWindow,
+		Duplicates: cf.Duplicates - w0.c.Duplicates}
 	for i := range tx1.probes {
 		final.ProbeTx += uint64(tx1.probes[i] - w0.probes[i])
 	}

@@ -216,7 +216,9 @@ type StatsLine struct {
 	// ProbeTx and ProbeRx (final line) are the probe-carrying frames made in
 	// the window and received stamped inside it.
 	ProbeTx uint64 `json:"probe_tx,omitempty"`
-	ProbeRx uint64 `json:"probe_rx,omitempty"`
+	ProbeRx uint64 `json:"probe_rx,omitempty"` // duplicates included
+	// Duplicates (final line) are probes received again in the window.
+	Duplicates uint64 `json:"duplicates,omitempty"`
 	// Capture (final line) holds the frames GenConfig.CaptureFrames asked for.
 	Capture *Capture `json:"capture,omitempty"`
 	// The final line's counters cover the window only: TX from the end of the

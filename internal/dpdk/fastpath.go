@@ -121,6 +121,7 @@ type Counters struct {
 	TxPackets, TxBytes, TxDropped, AllocFailed         uint64
 	RxPackets, RxBytes, RxProbes, RxWindow, RxWinBytes uint64
 	Reorder, FwdDropped, OutRx                         uint64
+	Duplicates                                         uint64 // probes received again (in the window)
 }
 
 func readCounters(c *C.struct_dl_counters) Counters {
@@ -129,6 +130,7 @@ func readCounters(c *C.struct_dl_counters) Counters {
 		AllocFailed: uint64(c.alloc_fail), RxPackets: uint64(c.rx_pkts), RxBytes: uint64(c.rx_bytes),
 		RxProbes: uint64(c.rx_probes), RxWindow: uint64(c.rx_win), RxWinBytes: uint64(c.rx_win_bytes),
 		Reorder: uint64(c.reorder), FwdDropped: uint64(c.fwd_drop), OutRx: uint64(c.out_rx),
+		Duplicates: uint64(c.dup),
 	}
 }
 
@@ -137,7 +139,7 @@ func (c Counters) Add(o Counters) Counters {
 	return Counters{c.TxPackets + o.TxPackets, c.TxBytes + o.TxBytes, c.TxDropped + o.TxDropped,
 		c.AllocFailed + o.AllocFailed, c.RxPackets + o.RxPackets, c.RxBytes + o.RxBytes,
 		c.RxProbes + o.RxProbes, c.RxWindow + o.RxWindow, c.RxWinBytes + o.RxWinBytes,
-		c.Reorder + o.Reorder, c.FwdDropped + o.FwdDropped, c.OutRx + o.OutRx}
+		c.Reorder + o.Reorder, c.FwdDropped + o.FwdDropped, c.OutRx + o.OutRx, c.Duplicates + o.Duplicates}
 }
 
 // GenWorker is one generator lcore: it owns one TX queue and one RX queue.

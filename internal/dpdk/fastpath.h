@@ -82,7 +82,7 @@ struct dl_stream {
 /* Counters written only by their own worker; Go reads them. */
 struct dl_counters {
 	volatile uint64_t tx_pkts, tx_bytes, tx_drop, alloc_fail;
-	volatile uint64_t rx_pkts, rx_bytes, rx_probes, rx_win, rx_win_bytes, reorder;
+	volatile uint64_t rx_pkts, rx_bytes, rx_probes, rx_win, rx_win_bytes, reorder, dup;
 	volatile uint64_t fwd_drop, out_rx;
 };
 
@@ -125,6 +125,48 @@ struct dl_cap_rec {
 	uint8_t data[DL_CAP_SNAP];
 };
 
+/*
+ * The last DL_DUP_WIN probe sequence numbers seen of one stream from one
+ * sending worker (RFC 8219 duplicates): a bit per number below high.
+ */
+#define DL_DUP_WIN 2048
+#define DL_DUP_SRC 16
+struct dl_seqwin {
+	uint32_t high, init;
+	uint64_t bits[DL_DUP_WIN / 64];
+};
+
+/* dl_seen marks seq in win and returns 1 if it was marked already. */
+static inline int dl_seen(struct dl_seqwin *win, uint32_t seq)
+{
+	uint32_t d;
+	uint64_t bit;
+
+	if (!win->init) {
+		win->init = 1;
+		win->high = seq;
+		memset(win->bits, 0, sizeof(win->bits));
+	} else if ((int32_t)(seq - win->high) > 0) {
+		d = seq - win->high;
+		if (d >= DL_DUP_WIN) {
+			memset(win->bits, 0, sizeof(win->bits));
+		} else {
+			uint32_t q;
+			for (q = win->high + 1; q != seq; q++)
+				win->bits[(q % DL_DUP_WIN) / 64] &= ~(1ull << (q % 64));
+		}
+		win->high = seq;
+		win->bits[(seq % DL_DUP_WIN) / 64] &= ~(1ull << (seq % 64));
+	} else if (win->high - seq >= DL_DUP_WIN) {
+		return 0; /* older than the window: cannot tell */
+	}
+	bit = 1ull << (seq % 64);
+	if (win->bits[(seq % DL_DUP_WIN) / 64] & bit)
+		return 1;
+	win->bits[(seq % DL_DUP_WIN) / 64] |= bit;
+	return 0;
+}
+
 struct dl_gen_worker {
 	uint16_t tx_port, tx_queue, rx_port, rx_queue;
 	int tx_on, rx_on, mode;
@@ -150,6 +192,8 @@ struct dl_gen_worker {
 	struct dl_wstream ws[DL_MAX_STREAMS] __rte_cache_aligned;
 	uint64_t hist[DL_HIST_BUCKETS] __rte_cache_aligned;
 	uint32_t last_seq[256 * DL_MAX_STREAMS];
+	/* Duplicate detection per (sending worker < DL_DUP_SRC, stream). */
+	struct dl_seqwin dupwin[DL_DUP_SRC * DL_MAX_STREAMS];
 } __rte_cache_aligned;
 
 struct dl_fwd_worker {
@@ -249,10 +293,15 @@ static inline void dl_gen_rx(struct dl_gen_worker *w, uint64_t hz)
 			uint32_t seq = rte_be_to_cpu_32(p->seq);
 			uint16_t sid = rte_be_to_cpu_16(p->stream);
 			uint32_t *last = &w->last_seq[(sid >> 8) * DL_MAX_STREAMS + (sid & 0xff) % DL_MAX_STREAMS];
+			int dup = 0;
+
+			if ((sid >> 8) < DL_DUP_SRC && (sid & 0xff) < DL_MAX_STREAMS)
+				dup = dl_seen(&w->dupwin[(sid >> 8) * DL_MAX_STREAMS + (sid & 0xff)], seq);
 			if (ts >= win && ts <= now) {
 				w->c.rx_win++;
 				w->c.rx_win_bytes += len;
 				w->hist[dl_bucket(now - ts)]++;
+				w->c.dup += dup;
 			}
 			if ((int32_t)(seq - *last) < 0)
 				w->c.reorder++;

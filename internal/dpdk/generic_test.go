@@ -150,3 +150,38 @@ func TestRingReplay(t *testing.T) {
 	}
 	FreeBulk(rx[:k])
 }
+
+// The receive side counts a probe seen again as a duplicate (RFC 8219), and
+// only once per repeat: replayed probes with sequence numbers 0 1 1 2 0.
+func TestRingDuplicates(t *testing.T) {
+	requireEAL(t)
+	a, b, err := RingPair("dup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := newPool(t, "dup_pool")
+	setupPort(t, a, pool)
+	setupPort(t, b, pool)
+	st := generator.Stream{Name: "p", Latency: true, SrcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, DstMAC: net.HardwareAddr{2, 0, 0, 0, 0, 2},
+		Src: netip.MustParseAddr("198.18.0.1"), Dst: netip.MustParseAddr("198.19.0.1"), SrcPort: 1024, DstPort: 9, FrameSize: 64}
+	p, err := generator.Compile(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	StartWindow()
+	var frames [][]byte
+	for _, seq := range []uint64{0, 1, 1, 2, 0} {
+		f := bytes.Clone(p.Frame)
+		p.Apply(f, seq, 0, NowNS(), nil)
+		frames = append(frames, f)
+	}
+	replay := GenStream{Template: frames[0], Frames: frames, Flows: 1}
+	w := GenWorker{TxPort: a, RxPort: b, TX: true, RX: true, Pool: pool, MaxPackets: 5, Mode: Copy}
+	if err := SetupGen([]GenStream{replay}, []GenWorker{w}); err != nil {
+		t.Fatal(err)
+	}
+	c := runGen(t, 5, nil)
+	if c.TxPackets != 5 || c.RxProbes != 5 || c.RxWindow != 5 || c.Duplicates != 2 {
+		t.Fatalf("counters %+v, want 5 sent, 5 probes in the window, 2 duplicates", c)
+	}
+}
