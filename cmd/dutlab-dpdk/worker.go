@@ -275,13 +275,18 @@ func runGen(cfg dpdk.GenConfig, out *lineWriter) (err error) {
 		}
 	}
 
-	sum := func() (c dpdk.Counters, h []uint64) {
-		h = make([]uint64, dpdk.HistBuckets)
+	sum := func() (c dpdk.Counters) {
 		for i := range workers {
 			c = c.Add(dpdk.GenCounters(i))
+		}
+		return c
+	}
+	hist := func() []uint64 {
+		h := make([]uint64, dpdk.HistBuckets)
+		for i := range workers {
 			dpdk.GenHistogram(i, h)
 		}
-		return c, h
+		return h
 	}
 	probes := true
 	for _, st := range cfg.Streams {
@@ -373,7 +378,7 @@ func runGen(cfg dpdk.GenConfig, out *lineWriter) (err error) {
 		for {
 			select {
 			case <-tick.C:
-				c, _ := sum()
+				c := sum()
 				out.write(dpdk.StatsLine{Kind: "progress", ElapsedNS: int64(time.Since(start)), TxPackets: c.TxPackets,
 					TxBytes: c.TxBytes, TxDropped: c.TxDropped, RxPackets: c.RxPackets, RxBytes: c.RxBytes, RxProbes: c.RxProbes})
 			case <-warm:
@@ -381,7 +386,7 @@ func runGen(cfg dpdk.GenConfig, out *lineWriter) (err error) {
 					dpdk.StartWindow()
 					w0.at = time.Now()
 					w0.c = openWindow()
-					_, w0.h = sum()
+					w0.h = hist()
 					w0.probes = probeFrames()
 					windowOpen = true
 					out.write(dpdk.StatsLine{Kind: "window_begin", ElapsedNS: int64(time.Since(start))})
@@ -398,7 +403,7 @@ func runGen(cfg dpdk.GenConfig, out *lineWriter) (err error) {
 		}
 		dpdk.Stop(true, false)
 		tx1.at = time.Now()
-		tx1.c, _ = sum()
+		tx1.c = sum()
 		tx1.probes = probeFrames()
 		out.write(dpdk.StatsLine{Kind: "window_end", ElapsedNS: int64(time.Since(start))})
 		drain := cfg.DrainMS
@@ -414,7 +419,7 @@ func runGen(cfg dpdk.GenConfig, out *lineWriter) (err error) {
 	}
 	m := <-marks
 	w0, tx1 := m[0], m[1]
-	cf, hf := sum()
+	cf, hf := sum(), hist()
 	for i := range hf {
 		hf[i] -= w0.h[i]
 	}

@@ -633,6 +633,30 @@ static __rte_always_inline unsigned dl_gen_alloc(struct dl_gen_worker *w, struct
 }
 
 /*
+ * dl_gen_emit captures the burst's frames if the TX capture wants more, hands
+ * them to the TX queue, frees what it did not take and counts the rest.
+ * bytes is the burst's frame bytes.
+ */
+static __rte_always_inline void dl_gen_emit(struct dl_gen_worker *w, struct rte_mbuf **pkts, unsigned n,
+					    uint64_t bytes, uint64_t ts_ns)
+{
+	uint16_t sent;
+	unsigned i;
+
+	if (unlikely(w->cap_tx_n < w->cap_max))
+		dl_cap(w->cap_tx, &w->cap_tx_n, w->cap_max, pkts, n, ts_ns);
+	sent = rte_eth_tx_burst(w->tx_port, w->tx_queue, pkts, (uint16_t)n);
+	if (unlikely(sent < n)) {
+		for (i = sent; i < n; i++)
+			bytes -= pkts[i]->pkt_len;
+		rte_pktmbuf_free_bulk(pkts + sent, n - sent);
+		w->c.tx_drop += n - sent;
+	}
+	w->c.tx_pkts += sent;
+	w->c.tx_bytes += bytes;
+}
+
+/*
  * dl_gen_loop_streams is dl_gen_loop with per-stream pacing: every burst
  * holds each paced stream's due frames, and the flat-out streams share the
  * rest by weight (a credit per stream carries the fractions over). A burst
@@ -661,9 +685,8 @@ static int dl_gen_loop_streams(struct dl_gen_worker *w)
 			uint64_t tsc = rte_rdtsc(), ts_ns = dl_tsc_ns(tsc, hz), bytes = 0;
 			uint64_t ts_be = rte_cpu_to_be_64(ts_ns);
 			uint32_t ts_sum = dl_csum_add32(dl_csum_add32(0, (uint32_t)(ts_ns >> 32)), (uint32_t)ts_ns);
-			unsigned want[DL_MAX_STREAMS], n = 0, room, i;
+			unsigned want[DL_MAX_STREAMS], n = 0, room;
 			double share[DL_MAX_STREAMS];
-			uint16_t sent;
 
 			for (k = 0; k < ns; k++) {
 				uint64_t due;
@@ -710,19 +733,7 @@ static int dl_gen_loop_streams(struct dl_gen_worker *w)
 					else
 						credit[k] += share[k] - want[k]; /* in [0, 1) */
 				}
-				if (unlikely(w->cap_tx_n < w->cap_max))
-					dl_cap(w->cap_tx, &w->cap_tx_n, w->cap_max, pkts, n, ts_ns);
-			}
-			if (n > 0) {
-				sent = rte_eth_tx_burst(w->tx_port, w->tx_queue, pkts, (uint16_t)n);
-				if (unlikely(sent < n)) {
-					for (i = sent; i < n; i++)
-						bytes -= pkts[i]->pkt_len;
-					rte_pktmbuf_free_bulk(pkts + sent, n - sent);
-					w->c.tx_drop += n - sent;
-				}
-				w->c.tx_pkts += sent;
-				w->c.tx_bytes += bytes;
+				dl_gen_emit(w, pkts, n, bytes, ts_ns);
 			}
 		}
 		if (w->rx_on)
@@ -747,8 +758,7 @@ static int dl_gen_loop(void *arg)
 		return dl_gen_loop_streams(w);
 	while (!dl_stop_rx) {
 		if (w->tx_on && !dl_stop_tx && (w->max_pkts == 0 || w->c.tx_pkts < w->max_pkts)) {
-			unsigned n = burst, i;
-			uint16_t sent;
+			unsigned n = burst;
 			uint64_t tsc = rte_rdtsc(), bytes = 0;
 
 			if (ppc > 0) {
@@ -767,18 +777,8 @@ static int dl_gen_loop(void *arg)
 				n = (unsigned)(w->max_pkts - w->c.tx_pkts);
 			if (n > 0)
 				n = dl_gen_fill(w, pkts, n, &s, dl_tsc_ns(tsc, hz), &bytes);
-			if (unlikely(n > 0 && w->cap_tx_n < w->cap_max))
-				dl_cap(w->cap_tx, &w->cap_tx_n, w->cap_max, pkts, n, dl_tsc_ns(tsc, hz));
 			if (n > 0) {
-				sent = rte_eth_tx_burst(w->tx_port, w->tx_queue, pkts, (uint16_t)n);
-				if (unlikely(sent < n)) {
-					for (i = sent; i < n; i++)
-						bytes -= pkts[i]->pkt_len;
-					rte_pktmbuf_free_bulk(pkts + sent, n - sent);
-					w->c.tx_drop += n - sent;
-				}
-				w->c.tx_pkts += sent;
-				w->c.tx_bytes += bytes;
+				dl_gen_emit(w, pkts, n, bytes, dl_tsc_ns(tsc, hz));
 				paced += n;
 			}
 		}
