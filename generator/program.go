@@ -296,3 +296,29 @@ func (s Stream) Covers(a netip.Addr) string {
 	}
 	return ""
 }
+
+// Draws reads back from frame, sent by an engine running p, the random draw
+// behind every random field's value (its index in the field's range), and
+// returns them as the rnd that makes Apply build the same frame. It fails
+// when a random field's value lies outside its range. Tests of the engines'
+// senders use it to compare their frames with Apply's.
+func (p *Program) Draws(frame []byte) (rnd func() uint32, err error) {
+	var draws []uint32
+	for _, f := range p.Fields {
+		if !f.Random {
+			continue
+		}
+		if f.Off+f.Width > len(frame) {
+			return nil, fmt.Errorf("%s at %d: frame of %d bytes", f.Name, f.Off, len(frame))
+		}
+		var v uint32
+		for _, b := range frame[f.Off : f.Off+f.Width] {
+			v = v<<8 | uint32(b)
+		}
+		if v-f.Base >= f.Count {
+			return nil, fmt.Errorf("%s = %d outside %d+%d", f.Name, v, f.Base, f.Count)
+		}
+		draws = append(draws, v-f.Base)
+	}
+	return func() uint32 { d := draws[0]; draws = draws[1:]; return d }, nil
+}

@@ -85,6 +85,20 @@ func newPool(t *testing.T, name string) *Mempool {
 	return p
 }
 
+// ringLab is a started net_ring pair named name, both ports on one new pool
+// (name_pool): what a ring test sends on a arrives on b.
+func ringLab(t *testing.T, name string) (a, b Port, pool *Mempool) {
+	t.Helper()
+	a, b, err := RingPair(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool = newPool(t, name+"_pool")
+	setupPort(t, a, pool)
+	setupPort(t, b, pool)
+	return a, b, pool
+}
+
 func TestBindingCalls(t *testing.T) {
 	requireEAL(t)
 	if Lcores()[0] != 0 || LcoreCount() != 2 || MainLcore() != 0 {
@@ -212,13 +226,7 @@ func runGen(t *testing.T, want uint64, extra func()) Counters {
 
 func TestRingPairTemplate(t *testing.T) {
 	requireEAL(t)
-	a, b, err := RingPair("tmpl")
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := newPool(t, "tmpl_pool")
-	setupPort(t, a, pool)
-	setupPort(t, b, pool)
+	a, b, pool := ringLab(t, "tmpl")
 	st := testStream(4)
 	const n = 100
 	if err := SetupGen([]GenStream{st}, []GenWorker{{TxPort: a, RxPort: b, TX: true, Pool: pool, MaxPackets: n}}); err != nil {
@@ -263,13 +271,7 @@ func TestRingPairTemplate(t *testing.T) {
 
 func TestRingLatencyAndRate(t *testing.T) {
 	requireEAL(t)
-	a, b, err := RingPair("lat")
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := newPool(t, "lat_pool")
-	setupPort(t, a, pool)
-	setupPort(t, b, pool)
+	a, b, pool := ringLab(t, "lat")
 	StartWindow()
 	const n = 20000
 	// 1 Mpps paced: about 20 ms.
@@ -301,13 +303,7 @@ func TestRingPerStreamPacing(t *testing.T) {
 	requireEAL(t)
 	for mi, mode := range []TemplateMode{Copy, Prefilled} {
 		t.Run(string(mode), func(t *testing.T) {
-			a, b, err := RingPair(fmt.Sprintf("ps%d", mi))
-			if err != nil {
-				t.Fatal(err)
-			}
-			pool := newPool(t, fmt.Sprintf("ps%d_pool", mi))
-			setupPort(t, a, pool)
-			setupPort(t, b, pool)
+			a, b, pool := ringLab(t, fmt.Sprintf("ps%d", mi))
 			var spools []*Mempool // Prefilled's, one per stream, shared by the cases
 			if mode == Prefilled {
 				spools = []*Mempool{newPool(t, fmt.Sprintf("ps%d_0", mi)), newPool(t, fmt.Sprintf("ps%d_1", mi))}

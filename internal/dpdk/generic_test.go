@@ -37,13 +37,7 @@ func TestRingGenericStream(t *testing.T) {
 		Src: netip.MustParseAddr("2001:2::10"), Dst: netip.MustParseAddr("2001:2:0:1::1"), SrcPort: 2000, DstPort: 9,
 		Flows: 300, DstIPs: 50, SrcRandom: true, DstRandom: true, FrameSize: 128}
 	// One ring pair and pool for every case: the EAL has room for few.
-	a, b, err := RingPair("gs")
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := newPool(t, "gs_pool")
-	setupPort(t, a, pool)
-	setupPort(t, b, pool)
+	a, b, pool := ringLab(t, "gs")
 	for _, mode := range []TemplateMode{Copy, Prefilled} {
 		for _, st := range []generator.Stream{syn, probe} {
 			t.Run(fmt.Sprintf("%s/%s", mode, st.Name), func(t *testing.T) {
@@ -75,15 +69,9 @@ func TestRingGenericStream(t *testing.T) {
 						if err := generator.VerifyFrame(f); err != nil {
 							t.Fatalf("frame %d: %v\n% x", seq, err, f)
 						}
-						var draws []uint32
-						for _, fl := range p.Fields {
-							if fl.Random {
-								v := binary.BigEndian.Uint32(append(make([]byte, 4-fl.Width), f[fl.Off:fl.Off+fl.Width]...))
-								if v-fl.Base >= fl.Count {
-									t.Fatalf("frame %d: %s = %d outside %d+%d", seq, fl.Name, v, fl.Base, fl.Count)
-								}
-								draws = append(draws, v-fl.Base)
-							}
+						rnd, err := p.Draws(f)
+						if err != nil {
+							t.Fatalf("frame %d: %v", seq, err)
 						}
 						var ts uint64
 						var sid uint16
@@ -92,7 +80,7 @@ func TestRingGenericStream(t *testing.T) {
 							sid = binary.BigEndian.Uint16(f[p.Probe+generator.ProbeStreamOff:])
 						}
 						want := bytes.Clone(p.Frame)
-						p.Apply(want, seq, sid, ts, func() uint32 { d := draws[0]; draws = draws[1:]; return d })
+						p.Apply(want, seq, sid, ts, rnd)
 						if !bytes.Equal(f, want) {
 							t.Fatalf("frame %d: fast path and Program.Apply differ:\n got % x\nwant % x", seq, f, want)
 						}
@@ -116,13 +104,7 @@ func TestRingGenericStream(t *testing.T) {
 // whatever their sizes, beside a template stream.
 func TestRingReplay(t *testing.T) {
 	requireEAL(t)
-	a, b, err := RingPair("rp")
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := newPool(t, "rp_pool")
-	setupPort(t, a, pool)
-	setupPort(t, b, pool)
+	a, b, pool := ringLab(t, "rp")
 	var frames [][]byte
 	for k, n := range []int{60, 1000, 77} {
 		f := bytes.Repeat([]byte{byte(0x10 + k)}, n)
@@ -155,13 +137,7 @@ func TestRingReplay(t *testing.T) {
 // only once per repeat: replayed probes with sequence numbers 0 1 1 2 0.
 func TestRingDuplicates(t *testing.T) {
 	requireEAL(t)
-	a, b, err := RingPair("dup")
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := newPool(t, "dup_pool")
-	setupPort(t, a, pool)
-	setupPort(t, b, pool)
+	a, b, pool := ringLab(t, "dup")
 	st := generator.Stream{Name: "p", Latency: true, SrcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, DstMAC: net.HardwareAddr{2, 0, 0, 0, 0, 2},
 		Src: netip.MustParseAddr("198.18.0.1"), Dst: netip.MustParseAddr("198.19.0.1"), SrcPort: 1024, DstPort: 9, FrameSize: 64}
 	p, err := generator.Compile(st)
