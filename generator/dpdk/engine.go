@@ -164,13 +164,9 @@ func genStream(s generator.Stream) (dpdk.GenStream, error) {
 	if err != nil {
 		return dpdk.GenStream{}, err
 	}
-	g := &dpdk.GenProgram{L3ChecksumOffset: max(p.L3Checksum, 0), L4ChecksumOffset: max(p.L4Checksum, 0),
-		L3Sum: p.L3Sum, L4Sum: p.L4Sum, UDPChecksum: p.UDPChecksum}
-	for _, f := range p.Fields {
-		g.Fields = append(g.Fields, dpdk.GenField{Offset: f.Off, Width: f.Width, Base: f.Base, Count: f.Count,
-			Random: f.Random, InL3: f.InL3, InL4: f.InL4})
-	}
-	return dpdk.GenStream{Template: p.Frame, ProbeOffset: max(p.Probe, 0), Flows: 1, RatePPS: s.RatePPS, Weight: s.Weight, Generic: g}, nil
+	gs := dpdk.ProgramStream(p)
+	gs.RatePPS, gs.Weight = s.RatePPS, s.Weight
+	return gs, nil
 }
 
 // Run implements generator.Engine: it starts the worker in the TX port's

@@ -13,17 +13,6 @@ import (
 	"github.com/dutlab/dutlab/generator"
 )
 
-// genericStream is what generator/dpdk hands the fast path for p.
-func genericStream(p generator.Program) GenStream {
-	g := &GenProgram{L3ChecksumOffset: max(p.L3Checksum, 0), L4ChecksumOffset: max(p.L4Checksum, 0),
-		L3Sum: p.L3Sum, L4Sum: p.L4Sum, UDPChecksum: p.UDPChecksum}
-	for _, f := range p.Fields {
-		g.Fields = append(g.Fields, GenField{Offset: f.Off, Width: f.Width, Base: f.Base, Count: f.Count,
-			Random: f.Random, InL3: f.InL3, InL4: f.InL4})
-	}
-	return GenStream{Template: p.Frame, ProbeOffset: max(p.Probe, 0), Flows: 1, Generic: g}
-}
-
 // The C fast path runs field programs too: every frame that comes out of
 // the ring equals what generator.Program.Apply makes of the same frame
 // number, in both template modes, with every checksum right.
@@ -46,7 +35,7 @@ func TestRingGenericStream(t *testing.T) {
 					t.Fatal(err)
 				}
 				w := GenWorker{TxPort: a, RxPort: b, TX: true, Pool: pool, MaxPackets: 200, Mode: mode}
-				if err := SetupGen([]GenStream{genericStream(p)}, []GenWorker{w}); err != nil {
+				if err := SetupGen([]GenStream{ProgramStream(p)}, []GenWorker{w}); err != nil {
 					t.Fatal(err)
 				}
 				if mode == Prefilled {
