@@ -10,14 +10,15 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
-	"github.com/vishvananda/netns"
 
+	"github.com/dutlab/dutlab/internal/lab"
 	"github.com/dutlab/dutlab/internal/nsexec"
 )
 
 // PinPrefix starts the name of the namespace a run's dispatcher pin lives
-// in; `dutlab down --all` removes any dl-* namespace a crashed run left.
-const PinPrefix = "dl-pin-"
+// in; `dutlab down --all` removes any lab.NetnsPrefix (dl-*) namespace a
+// crashed run left.
+const PinPrefix = lab.NetnsPrefix + "pin-"
 
 // dispatcherPin keeps a run's xdp_gen programs in the kernel's XDP
 // dispatcher for the run.
@@ -43,17 +44,10 @@ func pinPrograms(progs []*ebpf.Program) (*dispatcherPin, error) {
 		return nil, err
 	}
 	p := &dispatcherPin{netns: PinPrefix + hex.EncodeToString(b[:])}
-	err := nsexec.Do("", func() error {
-		h, err := netns.NewNamed(p.netns) // switches only this throwaway thread
-		if err != nil {
-			return err
-		}
-		return h.Close()
-	})
-	if err != nil {
-		return nil, fmt.Errorf("dispatcher pin: create netns %s: %w", p.netns, err)
+	if err := lab.CreateNetns(p.netns, true); err != nil {
+		return nil, fmt.Errorf("dispatcher pin: %w", err)
 	}
-	err = nsexec.Do(p.netns, func() error {
+	err := nsexec.Do(p.netns, func() error {
 		for i := 0; i < len(progs); i += 2 {
 			a, b := fmt.Sprintf("pin%da", i/2), fmt.Sprintf("pin%db", i/2)
 			if err := netlink.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: a}, PeerName: b}); err != nil {
@@ -100,8 +94,8 @@ func (p *dispatcherPin) Close() error {
 	if err != nil {
 		err = fmt.Errorf("dispatcher pin: delete veths in %s: %w", p.netns, err)
 	}
-	if derr := netns.DeleteNamed(p.netns); derr != nil {
-		return errors.Join(err, fmt.Errorf("dispatcher pin: delete netns %s: %w", p.netns, derr))
+	if derr := lab.DeleteNetns(p.netns); derr != nil {
+		return errors.Join(err, fmt.Errorf("dispatcher pin: %w", derr))
 	}
 	return err
 }

@@ -145,7 +145,7 @@ func (e *Env) build(ctx context.Context) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if err := createNetns(n.Netns, !hasIPv6(n)); err != nil {
+		if err := CreateNetns(n.Netns, !hasIPv6(n)); err != nil {
 			return err
 		}
 		fd, err := netns.GetFromName(n.Netns)
@@ -267,10 +267,10 @@ func hasIPv6(n topologies.Node) bool {
 	return false
 }
 
-// createNetns creates a named namespace. With noIPv6, IPv6 is disabled in it
+// CreateNetns creates a named namespace. With noIPv6, IPv6 is disabled in it
 // before any interface exists, so no router solicitation or MLD report shows
 // up in a measurement.
-func createNetns(name string, noIPv6 bool) error {
+func CreateNetns(name string, noIPv6 bool) error {
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread() // never unlocked: the thread ends in the new namespace
@@ -390,7 +390,7 @@ func teardown(st *State) error {
 	}
 	for i := len(st.Netns) - 1; i >= 0; i-- {
 		killInside(st.Netns[i])
-		if err := deleteNetns(st.Netns[i]); err != nil {
+		if err := DeleteNetns(st.Netns[i]); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -433,9 +433,9 @@ func returnHostPort(hp HostPort) error {
 	return nil
 }
 
-// deleteNetns removes a named namespace; deleting it destroys its veths, the
+// DeleteNetns removes a named namespace (none is no error); deleting it destroys its veths, the
 // XDP programs attached to them and its nftables tables.
-func deleteNetns(name string) error {
+func DeleteNetns(name string) error {
 	if _, err := os.Stat("/run/netns/" + name); errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
@@ -466,7 +466,7 @@ func DownAll() error {
 	for _, e := range ents {
 		if strings.HasPrefix(e.Name(), NetnsPrefix) {
 			killInside(e.Name())
-			if err := deleteNetns(e.Name()); err != nil {
+			if err := DeleteNetns(e.Name()); err != nil {
 				errs = append(errs, err)
 			}
 		}
