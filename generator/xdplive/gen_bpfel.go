@@ -59,7 +59,6 @@ const (
 	genVarNfields         = "nfields"
 	genVarOdo             = "odo"
 	genVarProbeOff        = "probe_off"
-	genVarReplay          = "replay"
 	genVarReplayFrames    = "replay_frames"
 	genVarStreamId        = "stream_id"
 	genVarTmpl            = "tmpl"
@@ -137,7 +136,6 @@ type genVariableSpecs struct {
 	Nfields       *ebpf.VariableSpec `ebpf:"nfields"`
 	Odo           *ebpf.VariableSpec `ebpf:"odo"`
 	ProbeOff      *ebpf.VariableSpec `ebpf:"probe_off"`
-	Replay        *ebpf.VariableSpec `ebpf:"replay"`
 	ReplayFrames  *ebpf.VariableSpec `ebpf:"replay_frames"`
 	StreamId      *ebpf.VariableSpec `ebpf:"stream_id"`
 	Tmpl          *ebpf.VariableSpec `ebpf:"tmpl"`
@@ -195,7 +193,6 @@ type genVariables struct {
 	Nfields       *ebpf.Variable `ebpf:"nfields"`
 	Odo           *ebpf.Variable `ebpf:"odo"`
 	ProbeOff      *ebpf.Variable `ebpf:"probe_off"`
-	Replay        *ebpf.Variable `ebpf:"replay"`
 	ReplayFrames  *ebpf.Variable `ebpf:"replay_frames"`
 	StreamId      *ebpf.Variable `ebpf:"stream_id"`
 	Tmpl          *ebpf.Variable `ebpf:"tmpl"`

@@ -129,8 +129,7 @@ func load(p generator.Program, id int, cp *txCapture, replayFrames int) (*sender
 		genVarTmpl: words, genVarCopyLen: uint32(p.CopyLen), genVarFields: fields, genVarNfields: uint32(len(p.Fields)),
 		genVarL3CsumOff: off(p.L3Checksum), genVarL4CsumOff: off(p.L4Checksum), genVarL3Sum: p.L3Sum, genVarL4Sum: p.L4Sum,
 		genVarUdpCsum: uint32(b2u8(p.UDPChecksum)), genVarProbeOff: off(p.Probe), genVarStreamId: uint16(id),
-		genVarCaptureFrames: frames, genVarReplay: uint32(b2u8(replayFrames > 0)),
-		genVarReplayFrames: uint32(max(replayFrames, 1)),
+		genVarCaptureFrames: frames, genVarReplayFrames: uint32(replayFrames),
 	}
 	spec.Maps[genMapGenReplay].MaxEntries = uint32(max(replayFrames, 1))
 	for name, v := range vars {

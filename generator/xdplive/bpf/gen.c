@@ -47,7 +47,6 @@ const volatile __u32 udp_csum;          /* 1: a computed 0 checksum is sent as 0
 const volatile __u32 probe_off;         /* probe offset, 0: frames carry no probe */
 const volatile __u16 stream_id;         /* written into the probe */
 const volatile __u32 capture_frames;    /* frames to capture over all senders, 0: none */
-const volatile __u32 replay;            /* 1: send the test run's frame as it is (pcap replay) */
 
 /* Sequence number of the next frame. A global, not per CPU: the sender
  * thread may run on any CPU between test runs, and runs of one stream never
@@ -81,8 +80,8 @@ struct {
 	__type(value, __u64);
 } gen_capture_taken SEC(".maps");
 
-/* Replay frames (replay set): frame k of the pcap at key k; the loader sets
- * max_entries to the frame count. */
+/* Replay frames (replay_frames > 0): frame k of the pcap at key k; the
+ * loader sets max_entries to the frame count. */
 #define GEN_REPLAY_MAX 3000
 struct replay_frame {
 	__u32 len;
@@ -95,7 +94,7 @@ struct {
 	__type(value, struct replay_frame);
 } gen_replay SEC(".maps");
 
-const volatile __u32 replay_frames = 1; /* entries of gen_replay */
+const volatile __u32 replay_frames; /* entries of gen_replay; 0: not a replay */
 
 /* Captured TX frames (struct capture_record), shared like gen_capture_taken. */
 struct {
@@ -235,7 +234,7 @@ int xdp_gen(struct xdp_md *ctx)
 	seq = next_seq;
 	ts = bpf_ktime_get_ns();
 
-	if (replay) {
+	if (replay_frames) {
 		/* The test run's buffer is GEN_REPLAY_MAX bytes: cut the page to
 		 * the frame's length and write the frame over it. */
 		__u32 k = (__u32)(seq % replay_frames), n;
