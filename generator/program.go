@@ -111,13 +111,7 @@ func (s Stream) Spec() StreamSpec {
 // UDP frames carry the probe whenever it fits (so that any UDP stream can be
 // traced on the receive side); latency streams must be UDP.
 func Compile(s Stream) (Program, error) {
-	if len(s.SrcMAC) != 6 || len(s.DstMAC) != 6 {
-		return Program{}, fmt.Errorf("compile stream %q: source and destination MAC must be 6 bytes, got %d and %d", s.Name, len(s.SrcMAC), len(s.DstMAC))
-	}
-	if !s.Src.IsValid() || !s.Dst.IsValid() {
-		return Program{}, fmt.Errorf("compile stream %q: source and destination address must be set", s.Name)
-	}
-	spec := s.Spec()
+	spec := s.Spec() // BuildFrame checks its MACs and addresses
 	if spec.Proto != ProtoUDP && s.Latency {
 		return Program{}, fmt.Errorf("compile stream %q: latency streams are udp, not %s", s.Name, spec.Proto)
 	}
