@@ -312,12 +312,20 @@ static inline void dl_gen_rx(struct dl_gen_worker *w, uint64_t hz)
 	rte_pktmbuf_free_bulk(rx, nb);
 }
 
-static inline uint16_t dl_csum_fold(uint32_t sum)
+/* dl_csum is the Internet checksum of an unfolded ones' complement sum. */
+static inline uint16_t dl_csum(uint32_t sum)
 {
 	sum = (sum & 0xffff) + (sum >> 16);
 	sum = (sum & 0xffff) + (sum >> 16);
-	sum = (uint16_t)~sum;
-	return sum == 0 ? 0xffff : (uint16_t)sum;
+	return (uint16_t)~sum;
+}
+
+/* dl_csum_fold is dl_csum for UDP, where 0 means no checksum (RFC 768). */
+static inline uint16_t dl_csum_fold(uint32_t sum)
+{
+	uint16_t c = dl_csum(sum);
+
+	return c == 0 ? 0xffff : c;
 }
 
 /*
@@ -410,21 +418,11 @@ static inline void dl_write_generic(uint8_t *d, const struct dl_stream *st, stru
 		s4 += ws->sid + ts_sum;
 		s4 = dl_csum_add32(s4, seq);
 	}
-	if (st->l3_csum_off) {
-		s3 = (s3 & 0xffff) + (s3 >> 16);
-		s3 = (s3 & 0xffff) + (s3 >> 16);
-		*(unaligned_uint16_t *)(d + st->l3_csum_off) = rte_cpu_to_be_16((uint16_t)~s3);
-	}
-	if (st->l4_csum_off) {
-		uint16_t c;
-
-		s4 = (s4 & 0xffff) + (s4 >> 16);
-		s4 = (s4 & 0xffff) + (s4 >> 16);
-		c = (uint16_t)~s4;
-		if (c == 0 && st->udp_csum)
-			c = 0xffff; /* RFC 768: zero means no checksum */
-		*(unaligned_uint16_t *)(d + st->l4_csum_off) = rte_cpu_to_be_16(c);
-	}
+	if (st->l3_csum_off)
+		*(unaligned_uint16_t *)(d + st->l3_csum_off) = rte_cpu_to_be_16(dl_csum(s3));
+	if (st->l4_csum_off)
+		*(unaligned_uint16_t *)(d + st->l4_csum_off) =
+			rte_cpu_to_be_16(st->udp_csum ? dl_csum_fold(s4) : dl_csum(s4));
 }
 
 /* dl_write_fields is dl_write for stream st, advancing its flow and sequence. */
