@@ -21,20 +21,23 @@ const Name = "xdp-live"
 
 // Defaults for Engine's knobs.
 const (
-	DefaultChunk = 1 << 16 // frames per test run when sending flat out (~8-16 ms at 4-8 Mpps)
+	// DefaultRunLength is the time one scheduler test run aims at: short
+	// enough to open and close the window and see a cancel within about a
+	// millisecond, long enough that the page pool each run creates does not
+	// cost the core (see bpf/sched.c).
+	DefaultRunLength = time.Millisecond
 	// DefaultBatchSize is the frames per page-pool batch inside a test run,
 	// the kernel's own default. On veth a batch lands in the peer's 256-slot
 	// ring before its NAPI runs; batches of 256 overflowed it (rx_dropped on
 	// the peer) whenever the NAPI was late, batches of 64 did not.
 	DefaultBatchSize = 64
 	DefaultDrain     = 20 * time.Millisecond
-	pacingTick       = 100 * time.Microsecond // a paced stream sends once it owes a tick's worth of frames
-	maxBacklog       = 500                    // ticks (50 ms) a paced stream may fall behind before its schedule resets
+	firstRunIters    = 1024 // invocations of the first run, before one is timed
 )
 
 // Engine is the xdp-live engine. The zero value uses the defaults.
 type Engine struct {
-	Chunk     uint32        // frames per test run when sending flat out
+	RunLength time.Duration // time one scheduler test run aims at
 	BatchSize uint32        // kernel batch size of the live-frame test run
 	Drain     time.Duration // wait after the window for frames in flight to reach the sink
 }
@@ -44,32 +47,6 @@ func New() generator.Engine { return &Engine{} }
 
 // Name returns "xdp-live".
 func (e *Engine) Name() string { return Name }
-
-// stream is one Job stream's sender and pacing state. A paced stream is a
-// token bucket: by time t it owes rate*(t-base) - sent frames, and it sends
-// them in one test run once they reach a tick's worth. A test run costs a
-// fixed ~0.4 ms besides the frames (measured on 6.18), so the owed count,
-// not a fixed chunk, sets the size: late wake-ups and slow runs are made up
-// by the next one.
-type stream struct {
-	*sender
-	rate float64   // frames per second, 0 = flat out
-	flat uint64    // frames per turn when flat out (the chunk scaled by the stream's weight)
-	min  uint64    // frames owed before a paced run is worth it (one tick's worth)
-	base time.Time // start of the schedule
-	sent uint64    // frames sent since base
-}
-
-// owed returns how many frames the stream should have sent by now beyond
-// what it sent, and when it will owe min frames if it owes fewer now.
-func (s *stream) owed(now time.Time) (uint64, time.Time) {
-	due := uint64(s.rate * now.Sub(s.base).Seconds())
-	if due < s.sent+s.min {
-		at := s.base.Add(time.Duration(float64(s.sent+s.min) / s.rate * float64(time.Second)))
-		return 0, at
-	}
-	return due - s.sent, now
-}
 
 // snapshot is the counters at one instant.
 type snapshot struct {
@@ -84,7 +61,7 @@ type snapshot struct {
 // Run sends job's streams from job.TX and counts them on job.RX. The sender
 // runs on a thread inside the TX namespace, pinned to job.Cores[0] when
 // given; the sink is attached to job.RX for the run. Stats cover the window
-// after the warm-up. On ctx cancel it stops within one chunk and returns the
+// after the warm-up. On ctx cancel it stops within one run (about RunLength) and returns the
 // counts so far with ctx's error. Everything loaded or attached is removed
 // before Run returns.
 func (e *Engine) Run(ctx context.Context, job generator.Job) (st generator.Stats, err error) {
@@ -95,9 +72,9 @@ func (e *Engine) Run(ctx context.Context, job generator.Job) (st generator.Stats
 	if job.Duration <= 0 && job.Packets == 0 {
 		return st, errors.New("xdp-live: job duration must be positive (or a packet count given)")
 	}
-	chunk, batch, drain := e.Chunk, e.BatchSize, e.Drain
-	if chunk == 0 {
-		chunk = DefaultChunk
+	runLength, batch, drain := e.RunLength, e.BatchSize, e.Drain
+	if runLength == 0 {
+		runLength = DefaultRunLength
 	}
 	if batch == 0 {
 		batch = DefaultBatchSize
@@ -107,10 +84,10 @@ func (e *Engine) Run(ctx context.Context, job generator.Job) (st generator.Stats
 	}
 
 	var (
-		streams    []*stream
+		streams    []*sender
 		latencyIDs []int  // indices of the latency streams
 		mask       uint64 // the same as a bit set, for the sink
-		txCap      txCapture
+		txCap      runShared
 		rxFrames   uint32
 	)
 	if job.CaptureTX != nil {
@@ -124,6 +101,20 @@ func (e *Engine) Run(ctx context.Context, job generator.Job) (st generator.Stats
 			err = errors.Join(err, s.Close())
 		}
 	}()
+	if len(job.Streams) > maxStreams {
+		return st, fmt.Errorf("xdp-live: %d streams; the scheduler takes %d", len(job.Streams), maxStreams)
+	}
+	for _, js := range job.Streams {
+		txCap.scrub = txCap.scrub || len(js.Frames) > 0
+	}
+	maxWeight, frameLen := 1, 0
+	for _, js := range job.Streams {
+		maxWeight = max(maxWeight, js.Weight)
+	}
+	var (
+		progs   []*ebpf.Program
+		entries []schedSchedStream
+	)
 	for i, js := range job.Streams {
 		if js.Latency {
 			if i >= maxProbeIDs {
@@ -144,29 +135,23 @@ func (e *Engine) Run(ctx context.Context, job generator.Job) (st generator.Stats
 		if err != nil {
 			return st, fmt.Errorf("xdp-live: stream %d (%s): %w", i, js.Name, err)
 		}
-		s := &stream{sender: snd, rate: js.RatePPS}
-		if js.RatePPS > 0 {
-			s.min = uint64(max(1, min(float64(chunk), js.RatePPS*pacingTick.Seconds())))
-		}
-		streams = append(streams, s)
+		streams = append(streams, snd)
+		progs = append(progs, snd.objs.XdpGen)
+		entries = append(entries, schedStream(js.RatePPS, js.Weight, maxWeight, 0))
+		frameLen = max(frameLen, len(snd.frame))
 	}
-	// Flat-out streams share a turn by weight: the heaviest sends a chunk.
-	maxWeight := 1
-	for _, js := range job.Streams {
-		maxWeight = max(maxWeight, js.Weight)
+	sched, err := loadScheduler(progs, entries, frameLen)
+	if err != nil {
+		return st, fmt.Errorf("xdp-live: %w", err)
 	}
-	for i, s := range streams {
-		s.flat = max(1, uint64(chunk)*uint64(max(job.Streams[i].Weight, 1))/uint64(maxWeight))
-	}
+	defer func() { err = errors.Join(err, sched.Close()) }()
 
 	// A live-frame test run swaps its program into the XDP dispatcher and
 	// waits for RCU grace periods doing so, ~24 ms a run, unless the
 	// dispatcher holds it already (see dispatcherPin). Failing the pin,
 	// expedite the grace periods for the run (see internal/rcu): 0.35 ms.
-	var progs []*ebpf.Program
-	for _, s := range streams {
-		progs = append(progs, s.objs.XdpGen)
-	}
+	// The streams' programs are tail-called, not run: only xdp_sched is.
+	progs = []*ebpf.Program{sched.objs.XdpSched}
 	pinMode, rcuMode := "", "normal"
 	if pin, perr := pinPrograms(progs); perr == nil {
 		pinMode = pin.String()
@@ -256,7 +241,6 @@ func (e *Engine) Run(ctx context.Context, job generator.Job) (st generator.Stats
 	txCore := "unpinned"
 	var first, last snapshot
 	measuring := false
-	var windowSent uint64 // frames sent in the window, for job.Packets
 	sendErr := nsexec.Do(job.TX.Netns, func() error {
 		if len(job.Cores) > 0 {
 			var set unix.CPUSet
@@ -265,6 +249,9 @@ func (e *Engine) Run(ctx context.Context, job generator.Job) (st generator.Stats
 				return fmt.Errorf("pin sender to core %d: %w", job.Cores[0], err)
 			}
 			txCore = strconv.Itoa(job.Cores[0])
+		}
+		if err := preciseSleeps(); err != nil {
+			return fmt.Errorf("timer slack: %w", err)
 		}
 		ifindex, err := resolveIfindex(job.TX.Name, job.TX.Ifindex)
 		if err != nil {
@@ -275,9 +262,10 @@ func (e *Engine) Run(ctx context.Context, job generator.Job) (st generator.Stats
 		if job.Duration <= 0 {
 			end = t0.Add(job.Warmup + 365*24*time.Hour) // until job.Packets are sent
 		}
-		for _, s := range streams {
-			s.base = t0
+		if err := sched.restart(monoNow()); err != nil {
+			return err
 		}
+		iters := uint32(firstRunIters)
 		for {
 			now := time.Now()
 			if !measuring && !now.Before(windowStart) {
@@ -290,6 +278,11 @@ func (e *Engine) Run(ctx context.Context, job generator.Job) (st generator.Stats
 				if err := snk.setWindow(windowStartNs, math.MaxUint64); err != nil {
 					return err
 				}
+				if job.Packets > 0 {
+					if err := sched.setBudget(job.Packets); err != nil {
+						return err
+					}
+				}
 				if job.Window != nil {
 					job.Window(true)
 				}
@@ -298,48 +291,27 @@ func (e *Engine) Run(ctx context.Context, job generator.Job) (st generator.Stats
 			if !now.Before(end) || ctx.Err() != nil {
 				return ctx.Err()
 			}
-			wake := end
-			if !measuring {
-				wake = windowStart
-			}
-			sent := false
-			for _, s := range streams {
-				n := s.flat
-				if s.rate > 0 {
-					owed, at := s.owed(now)
-					if owed == 0 {
-						if at.Before(wake) {
-							wake = at
-						}
-						continue
-					}
-					if owed > maxBacklog*s.min {
-						// Too far behind (the core was busy elsewhere):
-						// restart the schedule rather than send a burst.
-						s.base, s.sent, owed = now, 0, s.min
-					}
-					n = min(owed, uint64(chunk))
-				}
-				if measuring && job.Packets > 0 {
-					if windowSent >= job.Packets {
-						return ctx.Err()
-					}
-					n = min(n, job.Packets-windowSent)
-				}
-				if err := s.send(ifindex, uint32(n), batch); err != nil {
+			if measuring && job.Packets > 0 {
+				left, err := sched.budget()
+				if err != nil {
 					return err
 				}
-				s.sent += n
-				if measuring {
-					windowSent += n
+				if left == 0 {
+					return ctx.Err()
 				}
-				sent = true
 			}
-			if job.Packets > 0 && windowSent >= job.Packets {
-				return ctx.Err()
+			edge := end
+			if !measuring {
+				edge = windowStart
 			}
-			if !sent {
-				sleepCtx(ctx, time.Until(wake))
+			perIter, err := sched.run(ifindex, iters, batch)
+			if err != nil {
+				return err
+			}
+			if perIter > 0 {
+				// Aim at runLength, and end near the next window edge.
+				want := min(runLength, max(time.Until(edge), 0)+perIter)
+				iters = uint32(min(max(int64(want/perIter), 64), 1<<24))
 			}
 		}
 	})
@@ -365,9 +337,9 @@ func (e *Engine) Run(ctx context.Context, job generator.Job) (st generator.Stats
 	st.Info = map[string]string{
 		"rx_xdp_mode": snk.mode,
 		"tx_core":     txCore,
-		"chunk":       strconv.FormatUint(uint64(chunk), 10),
+		"run_length":  runLength.String(),
 		"batch_size":  strconv.FormatUint(uint64(batch), 10),
-		"pacing_tick": pacingTick.String(),
+		"pacing":      "xdp_sched: every frame at its time, to bpf_ktime_get_ns",
 		"streams":     strconv.Itoa(len(streams)),
 		"packets":     strconv.FormatUint(job.Packets, 10),
 		"tx_ifname":   job.TX.Name,
@@ -376,11 +348,10 @@ func (e *Engine) Run(ctx context.Context, job generator.Job) (st generator.Stats
 		"rcu":         rcuMode,
 		"dispatcher":  pinMode,
 	}
-	var interrupted uint64
-	for _, s := range streams {
-		interrupted += s.interrupted
+	st.Info["interrupted_runs"] = strconv.FormatUint(sched.interrupted, 10)
+	if n, rerr := sched.restarts(); rerr == nil {
+		st.Info["schedule_restarts"] = strconv.FormatUint(n, 10)
 	}
-	st.Info["interrupted_runs"] = strconv.FormatUint(interrupted, 10)
 	if txCapt != nil {
 		st.Info["capture_tx_frames"] = strconv.Itoa(txCaptured)
 		st.Info["capture_tx_lost"] = strconv.FormatUint(lastTx.txLost, 10)
@@ -461,17 +432,30 @@ func (e *Engine) progress(fn func(generator.Sample), start snapshot, take func(b
 	return func() { close(done); <-finished }
 }
 
-// sleepCtx sleeps for d or until ctx is done.
+// sleepCtx sleeps for d or until ctx is done, with nanosleep on the calling
+// (locked, pinned) thread. A Go timer cannot pace here: with nothing else to
+// run, the runtime waits in epoll_pwait, whose timeout is whole milliseconds,
+// so every sub-millisecond sleep took 1.09 ms (measured on 6.18), and the
+// frames owed over it left as one burst that overflowed a DUT port's
+// 256-slot veth ring (1 Mpps through the kernel DUT lost 54%). nanosleep
+// with the thread's timer slack at 1 ns (see preciseSleeps) wakes 40-90 µs
+// late in this VM instead. Long sleeps wake every maxNap to see ctx.
 func sleepCtx(ctx context.Context, d time.Duration) {
-	if d <= 0 {
-		return
+	for end := time.Now().Add(d); d > 0 && ctx.Err() == nil; d = time.Until(end) {
+		ts := unix.NsecToTimespec(int64(min(d, maxNap)))
+		_ = unix.Nanosleep(&ts, nil) // EINTR: the loop sleeps what is left
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
+}
+
+// maxNap is the longest single nanosleep of sleepCtx, its delay in seeing a
+// cancelled context.
+const maxNap = 5 * time.Millisecond
+
+// preciseSleeps sets the calling thread's timer slack to 1 ns (the default
+// 50 µs is added to every sleep). The sender's thread is locked and dies
+// with its goroutine (see nsexec.Do), so no other goroutine inherits it.
+func preciseSleeps() error {
+	return unix.Prctl(unix.PR_SET_TIMERSLACK, 1, 0, 0, 0)
 }
 
 // summarize turns what the sink counted over the window (it counts only

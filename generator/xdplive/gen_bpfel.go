@@ -46,11 +46,13 @@ const (
 	genMapGenCaptureTaken = "gen_capture_taken"
 	genMapGenReplay       = "gen_replay"
 	genMapGenStats        = "gen_stats"
+	genMapGenZero         = "gen_zero"
 	genProgXdpGen         = "xdp_gen"
 	genVarCaptureDone     = "capture_done"
 	genVarCaptureFrames   = "capture_frames"
 	genVarCopyLen         = "copy_len"
 	genVarFields          = "fields"
+	genVarFrameLen        = "frame_len"
 	genVarL3CsumOff       = "l3_csum_off"
 	genVarL3Sum           = "l3_sum"
 	genVarL4CsumOff       = "l4_csum_off"
@@ -60,6 +62,7 @@ const (
 	genVarOdo             = "odo"
 	genVarProbeOff        = "probe_off"
 	genVarReplayFrames    = "replay_frames"
+	genVarScrub           = "scrub"
 	genVarStreamId        = "stream_id"
 	genVarTmpl            = "tmpl"
 	genVarUdpCsum         = "udp_csum"
@@ -118,6 +121,7 @@ type genMapSpecs struct {
 	GenCaptureTaken *ebpf.MapSpec `ebpf:"gen_capture_taken"`
 	GenReplay       *ebpf.MapSpec `ebpf:"gen_replay"`
 	GenStats        *ebpf.MapSpec `ebpf:"gen_stats"`
+	GenZero         *ebpf.MapSpec `ebpf:"gen_zero"`
 }
 
 // genVariableSpecs contains global variables before they are loaded into the kernel.
@@ -128,6 +132,7 @@ type genVariableSpecs struct {
 	CaptureFrames *ebpf.VariableSpec `ebpf:"capture_frames"`
 	CopyLen       *ebpf.VariableSpec `ebpf:"copy_len"`
 	Fields        *ebpf.VariableSpec `ebpf:"fields"`
+	FrameLen      *ebpf.VariableSpec `ebpf:"frame_len"`
 	L3CsumOff     *ebpf.VariableSpec `ebpf:"l3_csum_off"`
 	L3Sum         *ebpf.VariableSpec `ebpf:"l3_sum"`
 	L4CsumOff     *ebpf.VariableSpec `ebpf:"l4_csum_off"`
@@ -137,6 +142,7 @@ type genVariableSpecs struct {
 	Odo           *ebpf.VariableSpec `ebpf:"odo"`
 	ProbeOff      *ebpf.VariableSpec `ebpf:"probe_off"`
 	ReplayFrames  *ebpf.VariableSpec `ebpf:"replay_frames"`
+	Scrub         *ebpf.VariableSpec `ebpf:"scrub"`
 	StreamId      *ebpf.VariableSpec `ebpf:"stream_id"`
 	Tmpl          *ebpf.VariableSpec `ebpf:"tmpl"`
 	UdpCsum       *ebpf.VariableSpec `ebpf:"udp_csum"`
@@ -166,6 +172,7 @@ type genMaps struct {
 	GenCaptureTaken *ebpf.Map `ebpf:"gen_capture_taken"`
 	GenReplay       *ebpf.Map `ebpf:"gen_replay"`
 	GenStats        *ebpf.Map `ebpf:"gen_stats"`
+	GenZero         *ebpf.Map `ebpf:"gen_zero"`
 }
 
 func (m *genMaps) Close() error {
@@ -174,6 +181,7 @@ func (m *genMaps) Close() error {
 		m.GenCaptureTaken,
 		m.GenReplay,
 		m.GenStats,
+		m.GenZero,
 	)
 }
 
@@ -185,6 +193,7 @@ type genVariables struct {
 	CaptureFrames *ebpf.Variable `ebpf:"capture_frames"`
 	CopyLen       *ebpf.Variable `ebpf:"copy_len"`
 	Fields        *ebpf.Variable `ebpf:"fields"`
+	FrameLen      *ebpf.Variable `ebpf:"frame_len"`
 	L3CsumOff     *ebpf.Variable `ebpf:"l3_csum_off"`
 	L3Sum         *ebpf.Variable `ebpf:"l3_sum"`
 	L4CsumOff     *ebpf.Variable `ebpf:"l4_csum_off"`
@@ -194,6 +203,7 @@ type genVariables struct {
 	Odo           *ebpf.Variable `ebpf:"odo"`
 	ProbeOff      *ebpf.Variable `ebpf:"probe_off"`
 	ReplayFrames  *ebpf.Variable `ebpf:"replay_frames"`
+	Scrub         *ebpf.Variable `ebpf:"scrub"`
 	StreamId      *ebpf.Variable `ebpf:"stream_id"`
 	Tmpl          *ebpf.Variable `ebpf:"tmpl"`
 	UdpCsum       *ebpf.Variable `ebpf:"udp_csum"`

@@ -42,7 +42,7 @@ const maxReplayFrame = 3000
 // program's gen_replay map, and every live frame of a run becomes the next
 // of them (the run's buffer is maxReplayFrame bytes, cut to each frame), so
 // replay runs as many frames per test run as a template stream does.
-func loadReplay(frames [][]byte, id int, cp *txCapture) (*sender, error) {
+func loadReplay(frames [][]byte, id int, cp *runShared) (*sender, error) {
 	if len(frames) == 0 {
 		return nil, errors.New("replay needs at least one frame")
 	}
@@ -67,12 +67,14 @@ func loadReplay(frames [][]byte, id int, cp *txCapture) (*sender, error) {
 	return s, nil
 }
 
-// txCapture is the TX capture a run's senders share: how many frames to
-// capture over all of them, and the first sender's claim counter and ring
-// once it is loaded.
-type txCapture struct {
+// runShared is what a run's senders share: the TX capture (how many frames
+// to capture over all of them, and the first sender's claim counter and ring
+// once it is loaded), and whether template streams must scrub their pages
+// because a replay stream runs with them (see scrub in bpf/gen.c).
+type runShared struct {
 	frames      uint32
 	taken, ring *ebpf.Map
+	scrub       bool
 }
 
 // minFrameLen is GEN_MIN_COPY in bpf/probe.h: a 64-byte frame without FCS.
@@ -81,7 +83,7 @@ const minFrameLen = generator.MinFrameSize - 4
 // loadSender loads xdp_gen running program p for stream index id. With cp
 // set (and cp.frames > 0) it captures into cp's ring, creating it with the
 // first sender.
-func loadSender(p generator.Program, id int, cp *txCapture) (*sender, error) {
+func loadSender(p generator.Program, id int, cp *runShared) (*sender, error) {
 	if len(p.Frame) < minFrameLen || p.CopyLen > len(p.Frame) || p.CopyLen > generator.MaxCopyLen || p.CopyLen%2 != 0 {
 		return nil, fmt.Errorf("program copies %d header bytes of a %d-byte frame (max %d, even)", p.CopyLen, len(p.Frame), generator.MaxCopyLen)
 	}
@@ -93,7 +95,7 @@ func loadSender(p generator.Program, id int, cp *txCapture) (*sender, error) {
 
 // load loads xdp_gen for program p, or, with replayFrames > 0, in replay
 // mode with room for that many frames.
-func load(p generator.Program, id int, cp *txCapture, replayFrames int) (*sender, error) {
+func load(p generator.Program, id int, cp *runShared, replayFrames int) (*sender, error) {
 	if id < 0 || id > 0xffff {
 		return nil, fmt.Errorf("stream index %d does not fit the probe's 16-bit stream id", id)
 	}
@@ -130,6 +132,7 @@ func load(p generator.Program, id int, cp *txCapture, replayFrames int) (*sender
 		genVarL3CsumOff: off(p.L3Checksum), genVarL4CsumOff: off(p.L4Checksum), genVarL3Sum: p.L3Sum, genVarL4Sum: p.L4Sum,
 		genVarUdpCsum: uint32(b2u8(p.UDPChecksum)), genVarProbeOff: off(p.Probe), genVarStreamId: uint16(id),
 		genVarCaptureFrames: frames, genVarReplayFrames: uint32(replayFrames),
+		genVarFrameLen: uint32(len(p.Frame)), genVarScrub: uint32(b2u8(cp != nil && cp.scrub)),
 	}
 	spec.Maps[genMapGenReplay].MaxEntries = uint32(max(replayFrames, 1))
 	for name, v := range vars {

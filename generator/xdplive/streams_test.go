@@ -28,7 +28,7 @@ func TestLoopMixedStreams(t *testing.T) {
 	job.Streams = append(job.Streams, icmp, ack)
 	const packets = 300_000
 	job.Packets = packets
-	e := &Engine{Chunk: 300} // 300/200/100 frames a turn: all three are in the first 1000
+	e := &Engine{} // the scheduler interleaves them frame by frame: all three are in the first 1000
 	rxPath := filepath.Join(t.TempDir(), "rx.pcap")
 	rxc, err := generator.NewCapture(rxPath, 1000)
 	if err != nil {

@@ -47,6 +47,12 @@ const volatile __u32 udp_csum;          /* 1: a computed 0 checksum is sent as 0
 const volatile __u32 probe_off;         /* probe offset, 0: frames carry no probe */
 const volatile __u16 stream_id;         /* written into the probe */
 const volatile __u32 capture_frames;    /* frames to capture over all senders, 0: none */
+/* The frame's length. Under xdp_sched a run's frames are as long as its
+ * longest stream's, and shorter streams cut theirs to frame_len. */
+const volatile __u32 frame_len;
+/* 1: zero the frame after the copied headers. Set when the run has a replay
+ * stream, whose frames leave their bytes in the pages the others reuse. */
+const volatile __u32 scrub;
 
 /* Sequence number of the next frame. A global, not per CPU: the sender
  * thread may run on any CPU between test runs, and runs of one stream never
@@ -95,6 +101,14 @@ struct {
 } gen_replay SEC(".maps");
 
 const volatile __u32 replay_frames; /* entries of gen_replay; 0: not a replay */
+
+/* Zeros for scrub. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct replay_frame);
+} gen_zero SEC(".maps");
 
 /* Captured TX frames (struct capture_record), shared like gen_capture_taken. */
 struct {
@@ -232,7 +246,31 @@ int xdp_gen(struct xdp_md *ctx)
 	if (!c)
 		return XDP_ABORTED;
 	seq = next_seq;
-	ts = bpf_ktime_get_ns();
+	/* The clock is read only for what needs it (a paravirtual clock read
+	 * costs tens of ns). */
+	ts = probe_off || capture_frames ? bpf_ktime_get_ns() : 0;
+
+	if (frame_len && len > frame_len) {
+		if (bpf_xdp_adjust_tail(ctx, (int)frame_len - (int)len) < 0)
+			return XDP_ABORTED;
+		data = (void *)(long)ctx->data;
+		data_end = (void *)(long)ctx->data_end;
+		len = data_end - data;
+	}
+	if (scrub && !replay_frames) {
+		__u32 from = copy_len > GEN_MIN_COPY ? copy_len : GEN_MIN_COPY, n;
+		struct replay_frame *z = bpf_map_lookup_elem(&gen_zero, &key);
+
+		if (!z || from > GEN_MAX_COPY)
+			return XDP_ABORTED;
+		if (len > from) {
+			n = len - from;
+			if (n > GEN_REPLAY_MAX)
+				return XDP_ABORTED;
+			if (bpf_xdp_store_bytes(ctx, from, z->data, n) < 0)
+				return XDP_ABORTED;
+		}
+	}
 
 	if (replay_frames) {
 		/* The test run's buffer is GEN_REPLAY_MAX bytes: cut the page to
