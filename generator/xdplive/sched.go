@@ -67,8 +67,15 @@ func loadScheduler(progs []*ebpf.Program, entries []schedSchedStream, frameLen i
 	if err := spec.Variables[schedVarStreams].Set(table); err != nil {
 		return nil, fmt.Errorf("set xdp_sched streams: %w", err)
 	}
+	var paced uint32
+	for _, e := range entries {
+		paced += e.Paced
+	}
 	if err := spec.Variables[schedVarNstreams].Set(uint32(len(entries))); err != nil {
 		return nil, fmt.Errorf("set xdp_sched nstreams: %w", err)
+	}
+	if err := spec.Variables[schedVarNpaced].Set(paced); err != nil {
+		return nil, fmt.Errorf("set xdp_sched npaced: %w", err)
 	}
 	sc := &scheduler{frame: make([]byte, frameLen)}
 	if err := spec.LoadAndAssign(&sc.objs, nil); err != nil {

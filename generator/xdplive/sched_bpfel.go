@@ -29,8 +29,11 @@ const (
 	schedMapSchedProgs = "sched_progs"
 	schedProgXdpSched  = "xdp_sched"
 	schedVarBudget     = "budget"
+	schedVarClockFp    = "clock_fp"
+	schedVarNpaced     = "npaced"
 	schedVarNstreams   = "nstreams"
 	schedVarRestarts   = "restarts"
+	schedVarSinceClock = "since_clock"
 	schedVarStreams    = "streams"
 )
 
@@ -90,10 +93,13 @@ type schedMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type schedVariableSpecs struct {
-	Budget   *ebpf.VariableSpec `ebpf:"budget"`
-	Nstreams *ebpf.VariableSpec `ebpf:"nstreams"`
-	Restarts *ebpf.VariableSpec `ebpf:"restarts"`
-	Streams  *ebpf.VariableSpec `ebpf:"streams"`
+	Budget     *ebpf.VariableSpec `ebpf:"budget"`
+	ClockFp    *ebpf.VariableSpec `ebpf:"clock_fp"`
+	Npaced     *ebpf.VariableSpec `ebpf:"npaced"`
+	Nstreams   *ebpf.VariableSpec `ebpf:"nstreams"`
+	Restarts   *ebpf.VariableSpec `ebpf:"restarts"`
+	SinceClock *ebpf.VariableSpec `ebpf:"since_clock"`
+	Streams    *ebpf.VariableSpec `ebpf:"streams"`
 }
 
 // schedObjects contains all objects after they have been loaded into the kernel.
@@ -129,10 +135,13 @@ func (m *schedMaps) Close() error {
 //
 // It can be passed to loadSchedObjects or ebpf.CollectionSpec.LoadAndAssign.
 type schedVariables struct {
-	Budget   *ebpf.Variable `ebpf:"budget"`
-	Nstreams *ebpf.Variable `ebpf:"nstreams"`
-	Restarts *ebpf.Variable `ebpf:"restarts"`
-	Streams  *ebpf.Variable `ebpf:"streams"`
+	Budget     *ebpf.Variable `ebpf:"budget"`
+	ClockFp    *ebpf.Variable `ebpf:"clock_fp"`
+	Npaced     *ebpf.Variable `ebpf:"npaced"`
+	Nstreams   *ebpf.Variable `ebpf:"nstreams"`
+	Restarts   *ebpf.Variable `ebpf:"restarts"`
+	SinceClock *ebpf.Variable `ebpf:"since_clock"`
+	Streams    *ebpf.Variable `ebpf:"streams"`
 }
 
 // schedPrograms contains all programs after they have been loaded into the kernel.
