@@ -65,3 +65,44 @@ func TestReplayRejectsBadFrames(t *testing.T) {
 	_, err := loadReplay([][]byte{make([]byte, 60), make([]byte, 10)}, 0, nil)
 	require.ErrorContains(t, err, "replay frame 1 is 10 bytes; want 14..3000")
 }
+
+// A replay stream leaves its bytes in the pages the scheduler hands to the
+// other streams of the run. Mixed with a longer template stream (paced, so
+// their frames interleave), every template frame that arrives is still the
+// template: zero payload after the headers and right checksums.
+func TestLoopReplayWithTemplate(t *testing.T) {
+	requireBPF(t)
+	lp := newLoop(t)
+	junk := make([]byte, 240)
+	for i := range junk {
+		junk[i] = 0xff
+	}
+	copy(junk[12:], []byte{0x88, 0xb5}) // local experimental EtherType: no stream of ours
+	tmpl := testStream(200, 4)          // longer than the 96 bytes xdp_gen copies
+	tmpl.RatePPS = 20_000
+	job := lp.job(generator.Stream{Name: "junk", Frames: [][]byte{junk}, RatePPS: 20_000}, 0, 200*time.Millisecond)
+	job.Streams = append(job.Streams, tmpl)
+	rxPath := filepath.Join(t.TempDir(), "rx.pcap")
+	rx, err := generator.NewCapture(rxPath, 400)
+	require.NoError(t, err)
+	job.CaptureRX = rx
+	st, err := New().Run(context.Background(), job)
+	require.NoError(t, err)
+	require.NoError(t, rx.Close())
+	require.Equal(t, st.TxPackets, st.RxPackets)
+	got, err := generator.ReadPcap(rxPath)
+	require.NoError(t, err)
+	require.Len(t, got, 400)
+	var templates int
+	for i, f := range got {
+		if f[12] == 0x88 {
+			require.Equal(t, junk, f, "frame %d", i)
+			continue
+		}
+		templates++
+		require.Len(t, f, 196, "frame %d", i)
+		require.NoError(t, generator.VerifyFrame(f), "frame %d", i)
+		require.Equal(t, make([]byte, 196-96), f[96:], "frame %d: payload after the headers", i)
+	}
+	require.InDelta(t, 200, templates, 20, "the two streams take turns")
+}

@@ -265,7 +265,7 @@ int xdp_gen(struct xdp_md *ctx)
 			return XDP_ABORTED;
 		if (len > from) {
 			n = len - from;
-			if (n > GEN_REPLAY_MAX)
+			if (n < 1 || n > GEN_REPLAY_MAX) /* bounds for the verifier */
 				return XDP_ABORTED;
 			if (bpf_xdp_store_bytes(ctx, from, z->data, n) < 0)
 				return XDP_ABORTED;
