@@ -10,6 +10,12 @@
 // from sums computed in Go, then returns XDP_TX, which test-run turns into a
 // transmit on the TX port. In replay mode it writes the next pcap frame from
 // a BPF map instead.
+// The engine never runs xdp_gen itself: it runs xdp_sched (bpf/sched.c) in
+// live-frame test runs of about a millisecond, and for every frame the
+// scheduler tail-calls the stream due (paced streams at their time, flat-out
+// streams by weight in the gaps) or, with none due, drops the page back to
+// the run's pool. Pacing is thus per frame and in the kernel; user space only
+// opens and closes the window between runs and sets the packet budget.
 // The receiver, xdp_sink (bpf/sink.c), counts and drops every frame. Frames
 // of the streams marked generator.Stream.Latency are probes: per stream it
 // tracks sequence numbers (highest seen plus a 4032-deep bitmap) to count

@@ -43,10 +43,9 @@ __u32 npaced;
 /* Frames left to send, ~0: no limit. At 0 every frame is dropped, and user
  * space stops. */
 __u64 budget = ~0ULL;
-/* The clock as last read, and invocations since: with a flat-out stream to
- * fill the gaps, the clock is read every SCHED_CLOCK_EVERY frames (under a
- * microsecond at the ceiling), not for each. Probes take their own
- * timestamps (xdp_gen), so latency does not depend on it. */
+/* The clock as last read (fixed point), and invocations since; see
+ * xdp_sched for when it is read. Probes take their own timestamps (xdp_gen),
+ * so latency does not depend on it. */
 #define SCHED_CLOCK_EVERY 8
 __u64 clock_fp;
 __u32 since_clock;
@@ -61,29 +60,19 @@ struct {
 	__type(value, __u32);
 } sched_progs SEC(".maps");
 
-SEC("xdp")
-int xdp_sched(struct xdp_md *ctx)
+/* choose returns the paced stream due at now that is most behind, or else
+ * the flat-out stream with the least virtual time, or SCHED_MAX_STREAMS. */
+static __always_inline __u32 choose(__u64 now, __u32 n)
 {
-	__u64 now, best_next = ~0ULL, flat_vt = ~0ULL;
-	__u32 i, n = nstreams, pick = SCHED_MAX_STREAMS, flat = SCHED_MAX_STREAMS;
+	__u64 best_next = ~0ULL, flat_vt = ~0ULL;
+	__u32 i, pick = SCHED_MAX_STREAMS, flat = SCHED_MAX_STREAMS;
 
-	if (budget == 0)
-		return XDP_DROP;
-	if (npaced) {
-		if (npaced == n || ++since_clock >= SCHED_CLOCK_EVERY) {
-			clock_fp = bpf_ktime_get_ns() << SCHED_FP_SHIFT;
-			since_clock = 0;
-		}
-		now = clock_fp;
-	} else {
-		now = 0;
-	}
 	for (i = 0; i < SCHED_MAX_STREAMS; i++) {
 		struct sched_stream *s = &streams[i];
 
 		if (i >= n)
 			break;
-		if (s->paced) { /* never with npaced 0 */
+		if (s->paced) {
 			if (s->next <= now && s->next < best_next) {
 				best_next = s->next;
 				pick = i;
@@ -93,22 +82,40 @@ int xdp_sched(struct xdp_md *ctx)
 			flat = i;
 		}
 	}
-	if (pick < SCHED_MAX_STREAMS) {
-		struct sched_stream *s = &streams[pick];
+	return pick < SCHED_MAX_STREAMS ? pick : flat;
+}
 
-		if (now - s->next > s->backlog) {
-			/* Far behind (the core was taken away): restart the
-			 * schedule rather than send the backlog as one burst. */
-			s->next = now;
-			restarts++;
-		}
-		s->next += s->interval;
-	} else if (flat < SCHED_MAX_STREAMS) {
-		pick = flat;
-		streams[pick].next += streams[pick].interval;
-	} else {
+SEC("xdp")
+int xdp_sched(struct xdp_md *ctx)
+{
+	__u32 n = nstreams, pick;
+	struct sched_stream *s;
+
+	if (budget == 0)
 		return XDP_DROP;
+	/* A stream due by the clock as last read is due now: the clock is read
+	 * again only when nothing is due by it, and every SCHED_CLOCK_EVERY
+	 * frames so that streams due meanwhile take their turn. */
+	if (npaced && ++since_clock >= SCHED_CLOCK_EVERY) {
+		clock_fp = bpf_ktime_get_ns() << SCHED_FP_SHIFT;
+		since_clock = 0;
 	}
+	pick = choose(clock_fp, n);
+	if (pick >= SCHED_MAX_STREAMS && npaced) {
+		clock_fp = bpf_ktime_get_ns() << SCHED_FP_SHIFT;
+		since_clock = 0;
+		pick = choose(clock_fp, n);
+	}
+	if (pick >= SCHED_MAX_STREAMS)
+		return XDP_DROP;
+	s = &streams[pick];
+	if (s->paced && clock_fp - s->next > s->backlog) {
+		/* Far behind (the core was taken away): restart the schedule
+		 * rather than send the backlog as one burst. */
+		s->next = clock_fp;
+		restarts++;
+	}
+	s->next += s->interval;
 	if (budget != ~0ULL)
 		budget--;
 	bpf_tail_call(ctx, &sched_progs, pick);
