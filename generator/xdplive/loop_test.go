@@ -213,15 +213,20 @@ func TestLoopCancel(t *testing.T) {
 	lp := newLoop(t)
 	testenv.SerializeMeasurement(t) // flat out on core 0
 	ctx, cancel := context.WithCancel(context.Background())
-	go func() { time.Sleep(500 * time.Millisecond); cancel() }()
-	start := time.Now()
-	st, err := New().Run(ctx, lp.job(testStream(64, 1), 100*time.Millisecond, time.Minute))
-	took := time.Since(start)
+	job := lp.job(testStream(64, 1), 100*time.Millisecond, time.Minute)
+	var cancelled time.Time
+	job.Window = func(open bool) {
+		if open { // cancel 300 ms into the window (loading may take longer on a busy machine)
+			time.AfterFunc(300*time.Millisecond, func() { cancelled = time.Now(); cancel() })
+		}
+	}
+	st, err := New().Run(ctx, job)
+	took := time.Since(cancelled)
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v, want context.Canceled", err)
 	}
-	if took > time.Second {
-		t.Errorf("took %v to stop after a cancel at 500 ms", took)
+	if took > 500*time.Millisecond {
+		t.Errorf("took %v to stop after the cancel", took)
 	}
 	if st.TxPackets == 0 || st.Window <= 0 {
 		t.Errorf("no partial stats after cancel: %+v", st)
