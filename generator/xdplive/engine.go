@@ -262,9 +262,6 @@ func (e *Engine) Run(ctx context.Context, job generator.Job) (st generator.Stats
 			}
 			txCore = strconv.Itoa(job.Cores[0])
 		}
-		if err := preciseSleeps(); err != nil {
-			return fmt.Errorf("timer slack: %w", err)
-		}
 		ifindex, err := resolveIfindex(job.TX.Name, job.TX.Ifindex)
 		if err != nil {
 			return err
@@ -442,32 +439,6 @@ func (e *Engine) progress(fn func(generator.Sample), start snapshot, take func(b
 		}
 	}()
 	return func() { close(done); <-finished }
-}
-
-// sleepCtx sleeps for d or until ctx is done, with nanosleep on the calling
-// (locked, pinned) thread. A Go timer cannot pace here: with nothing else to
-// run, the runtime waits in epoll_pwait, whose timeout is whole milliseconds,
-// so every sub-millisecond sleep took 1.09 ms (measured on 6.18), and the
-// frames owed over it left as one burst that overflowed a DUT port's
-// 256-slot veth ring (1 Mpps through the kernel DUT lost 54%). nanosleep
-// with the thread's timer slack at 1 ns (see preciseSleeps) wakes 40-90 µs
-// late in this VM instead. Long sleeps wake every maxNap to see ctx.
-func sleepCtx(ctx context.Context, d time.Duration) {
-	for end := time.Now().Add(d); d > 0 && ctx.Err() == nil; d = time.Until(end) {
-		ts := unix.NsecToTimespec(int64(min(d, maxNap)))
-		_ = unix.Nanosleep(&ts, nil) // EINTR: the loop sleeps what is left
-	}
-}
-
-// maxNap is the longest single nanosleep of sleepCtx, its delay in seeing a
-// cancelled context.
-const maxNap = 5 * time.Millisecond
-
-// preciseSleeps sets the calling thread's timer slack to 1 ns (the default
-// 50 µs is added to every sleep). The sender's thread is locked and dies
-// with its goroutine (see nsexec.Do), so no other goroutine inherits it.
-func preciseSleeps() error {
-	return unix.Prctl(unix.PR_SET_TIMERSLACK, 1, 0, 0, 0)
 }
 
 // summarize turns what the sink counted over the window (it counts only

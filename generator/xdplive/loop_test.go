@@ -208,7 +208,7 @@ func TestLoopTwoStreams(t *testing.T) {
 	}
 }
 
-// Cancelling the context stops the run within a chunk and detaches the sink.
+// Cancelling the context stops the run within a scheduler run (about 1 ms) and detaches the sink.
 func TestLoopCancel(t *testing.T) {
 	lp := newLoop(t)
 	testenv.SerializeMeasurement(t) // flat out on core 0
