@@ -1,7 +1,10 @@
 // Package ethtool reads and switches a device's generic receive offload (GRO)
-// through the SIOCETHTOOL ioctl, inside a network namespace. On veth GRO
-// decides whether the device has a NAPI, and so whether frames that XDP
-// redirects into it are delivered or silently dropped.
+// and TCP segmentation offload (TSO) through the SIOCETHTOOL ioctl, inside a
+// network namespace. On veth GRO decides whether the device has a NAPI, and
+// so whether frames that XDP redirects into it are delivered or silently
+// dropped; TSO on the sending end decides whether an skb that is not a
+// socket's (af_xdp's, af_packet's) goes through the peer's NAPI or is
+// received on the sender's own CPU.
 package ethtool
 
 import (
@@ -57,31 +60,42 @@ func withSocket(netns string, fn func(fd int) error) error {
 	})
 }
 
-func getGRO(fd int, ifname string) (bool, error) {
-	v := value{cmd: unix.ETHTOOL_GGRO}
+// feature is one legacy ethtool on/off feature.
+type feature struct {
+	name     string
+	get, set uint32
+}
+
+var (
+	gro = feature{"GRO", unix.ETHTOOL_GGRO, unix.ETHTOOL_SGRO}
+	tso = feature{"TSO", unix.ETHTOOL_GTSO, unix.ETHTOOL_STSO}
+)
+
+func (f feature) read(fd int, ifname string) (bool, error) {
+	v := value{cmd: f.get}
 	if err := ioctl(fd, ifname, &v); err != nil {
-		return false, fmt.Errorf("ETHTOOL_GGRO: %w", err)
+		return false, fmt.Errorf("read %s: %w", f.name, err)
 	}
 	return v.data != 0, nil
 }
 
-// GRO reports whether GRO is on for ifname in netns.
-func GRO(netns, ifname string) (on bool, err error) {
+// query reports whether f is on for ifname in netns.
+func (f feature) query(netns, ifname string) (on bool, err error) {
 	err = withSocket(netns, func(fd int) error {
-		on, err = getGRO(fd, ifname)
+		on, err = f.read(fd, ifname)
 		return err
 	})
 	return on, err
 }
 
-// SetGRO switches GRO on ifname in netns, checks that it took, and returns
+// switchTo switches f on ifname in netns, checks that it took, and returns
 // whether it was on before.
-func SetGRO(netns, ifname string, on bool) (was bool, err error) {
+func (f feature) switchTo(netns, ifname string, on bool) (was bool, err error) {
 	err = withSocket(netns, func(fd int) error {
-		if was, err = getGRO(fd, ifname); err != nil || was == on {
+		if was, err = f.read(fd, ifname); err != nil || was == on {
 			return err
 		}
-		v := value{cmd: unix.ETHTOOL_SGRO}
+		v := value{cmd: f.set}
 		if on {
 			v.data = 1
 		}
@@ -89,21 +103,39 @@ func SetGRO(netns, ifname string, on bool) (was bool, err error) {
 			if errors.Is(err, unix.EOPNOTSUPP) {
 				err = fmt.Errorf("%w: %w", ErrNotSupported, err)
 			}
-			return fmt.Errorf("ETHTOOL_SGRO: %w", err)
+			return err
 		}
-		now, err := getGRO(fd, ifname)
+		now, err := f.read(fd, ifname)
 		if err != nil {
 			return err
 		}
 		if now != on {
-			return fmt.Errorf("%w: GRO stays %s", ErrNotSupported, onOff(now))
+			return fmt.Errorf("%w: stays %s", ErrNotSupported, onOff(now))
 		}
 		return nil
 	})
 	if err != nil {
-		return false, fmt.Errorf("turn GRO %s on %s: %w", onOff(on), ifname, err)
+		return false, fmt.Errorf("turn %s %s on %s: %w", f.name, onOff(on), ifname, err)
 	}
 	return was, nil
+}
+
+// GRO reports whether GRO is on for ifname in netns.
+func GRO(netns, ifname string) (bool, error) { return gro.query(netns, ifname) }
+
+// SetGRO switches GRO on ifname in netns, checks that it took, and returns
+// whether it was on before.
+func SetGRO(netns, ifname string, on bool) (was bool, err error) {
+	return gro.switchTo(netns, ifname, on)
+}
+
+// TSO reports whether TSO (all its kinds) is on for ifname in netns.
+func TSO(netns, ifname string) (bool, error) { return tso.query(netns, ifname) }
+
+// SetTSO switches TSO (all its kinds) on ifname in netns, checks that it
+// took, and returns whether it was on before.
+func SetTSO(netns, ifname string, on bool) (was bool, err error) {
+	return tso.switchTo(netns, ifname, on)
 }
 
 func onOff(b bool) string {

@@ -17,7 +17,7 @@ func TestIfreqSize(t *testing.T) {
 	require.Equal(t, unsafe.Sizeof(unix.Ifreq{}), unsafe.Sizeof(ifreqData{}))
 }
 
-func TestSetGROOnVeth(t *testing.T) {
+func TestSetFeaturesOnVeth(t *testing.T) {
 	testenv.RequireRoot(t)
 	name := testenv.UniqueName("dle")
 	done := make(chan error, 1)
@@ -47,4 +47,17 @@ func TestSetGROOnVeth(t *testing.T) {
 
 	_, err = SetGRO(name, "nosuchdev", true)
 	require.ErrorIs(t, err, unix.ENODEV)
+
+	// veth offers TSO on by default; off and back on again.
+	was, err = SetTSO(name, "e0", false)
+	require.NoError(t, err)
+	require.True(t, was)
+	on, err = TSO(name, "e0")
+	require.NoError(t, err)
+	require.False(t, on)
+	_, err = SetTSO(name, "e0", true)
+	require.NoError(t, err)
+	on, err = TSO(name, "e0")
+	require.NoError(t, err)
+	require.True(t, on)
 }
