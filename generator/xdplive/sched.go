@@ -4,9 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"runtime"
 	"time"
-	"unsafe"
 
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
@@ -143,23 +141,10 @@ func (sc *scheduler) restarts() (uint64, error) {
 // returns the kernel's mean time per invocation, 0 when a signal cut the
 // run short.
 func (sc *scheduler) run(ifindex int, iters, batch uint32) (time.Duration, error) {
-	md := xdpMD{DataEnd: uint32(len(sc.frame)), IngressIfindex: uint32(ifindex)}
-	attr := testRunAttr{
-		ProgFD:     uint32(sc.objs.XdpSched.FD()),
-		DataSizeIn: uint32(len(sc.frame)),
-		DataIn:     uint64(uintptr(unsafe.Pointer(&sc.frame[0]))),
-		CtxSizeIn:  uint32(unsafe.Sizeof(md)),
-		CtxIn:      uint64(uintptr(unsafe.Pointer(&md))),
-		Flags:      unix.BPF_F_TEST_XDP_LIVE_FRAMES,
-		BatchSize:  batch,
-		Repeat:     iters,
-	}
-	_, _, errno := unix.Syscall(unix.SYS_BPF, unix.BPF_PROG_TEST_RUN, uintptr(unsafe.Pointer(&attr)), unsafe.Sizeof(attr))
-	runtime.KeepAlive(sc.frame)
-	runtime.KeepAlive(&md)
+	perIter, errno := liveRun(sc.objs.XdpSched, sc.frame, ifindex, iters, batch)
 	switch {
 	case errno == 0:
-		return time.Duration(attr.Duration), nil
+		return perIter, nil
 	case errors.Is(errno, unix.EINTR):
 		sc.interrupted++
 		return 0, nil

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"time"
 	"unsafe"
 
 	"github.com/cilium/ebpf"
@@ -177,25 +178,12 @@ type testRunAttr struct {
 // reads from next_seq how far the run got and sends only the rest, so what
 // the engine counts as sent is exactly what went out.
 func (s *sender) send(ifindex int, n, batch uint32) error {
-	md := xdpMD{DataEnd: uint32(len(s.frame)), IngressIfindex: uint32(ifindex)}
-	attr := testRunAttr{
-		ProgFD:     uint32(s.objs.XdpGen.FD()),
-		DataSizeIn: uint32(len(s.frame)),
-		DataIn:     uint64(uintptr(unsafe.Pointer(&s.frame[0]))),
-		CtxSizeIn:  uint32(unsafe.Sizeof(md)),
-		CtxIn:      uint64(uintptr(unsafe.Pointer(&md))),
-		Flags:      unix.BPF_F_TEST_XDP_LIVE_FRAMES,
-		BatchSize:  batch,
-	}
 	for left := n; left > 0; {
 		var before uint64
 		if err := s.objs.NextSeq.Get(&before); err != nil {
 			return fmt.Errorf("read xdp_gen next_seq: %w", err)
 		}
-		attr.Repeat = left
-		_, _, errno := unix.Syscall(unix.SYS_BPF, unix.BPF_PROG_TEST_RUN, uintptr(unsafe.Pointer(&attr)), unsafe.Sizeof(attr))
-		runtime.KeepAlive(s.frame)
-		runtime.KeepAlive(&md)
+		_, errno := liveRun(s.objs.XdpGen, s.frame, ifindex, left, batch)
 		if errno == 0 {
 			return nil
 		}
@@ -210,6 +198,28 @@ func (s *sender) send(ifindex int, n, batch uint32) error {
 		s.interrupted++
 	}
 	return nil
+}
+
+// liveRun makes one live-frame test run of prog, repeat invocations on pages
+// initialised from frame, transmitting on ifindex (in the calling thread's
+// namespace), batch frames per page-pool batch. It returns the kernel's
+// mean time per invocation and the syscall's errno.
+func liveRun(prog *ebpf.Program, frame []byte, ifindex int, repeat, batch uint32) (time.Duration, unix.Errno) {
+	md := xdpMD{DataEnd: uint32(len(frame)), IngressIfindex: uint32(ifindex)}
+	attr := testRunAttr{
+		ProgFD:     uint32(prog.FD()),
+		DataSizeIn: uint32(len(frame)),
+		DataIn:     uint64(uintptr(unsafe.Pointer(&frame[0]))),
+		CtxSizeIn:  uint32(unsafe.Sizeof(md)),
+		CtxIn:      uint64(uintptr(unsafe.Pointer(&md))),
+		Flags:      unix.BPF_F_TEST_XDP_LIVE_FRAMES,
+		BatchSize:  batch,
+		Repeat:     repeat,
+	}
+	_, _, errno := unix.Syscall(unix.SYS_BPF, unix.BPF_PROG_TEST_RUN, uintptr(unsafe.Pointer(&attr)), unsafe.Sizeof(attr))
+	runtime.KeepAlive(frame)
+	runtime.KeepAlive(&md)
+	return time.Duration(attr.Duration), errno
 }
 
 // counters sums xdp_gen's per-CPU counters: frames and bytes handed to
