@@ -10,10 +10,10 @@ import (
 	"io"
 	"os"
 	"runtime"
-	"sync"
 
 	"github.com/vishvananda/netns"
 
+	gendpdk "github.com/dutlab/dutlab/generator/dpdk"
 	"github.com/dutlab/dutlab/internal/dpdk"
 	"github.com/dutlab/dutlab/internal/nsexec"
 )
@@ -23,15 +23,15 @@ import (
 func init() { runtime.LockOSThread() }
 
 func main() {
-	out := &lineWriter{w: os.Stdout}
+	out := dpdk.NewLineWriter(os.Stdout)
 	if err := run(os.Args[1:], os.Stdin, out); err != nil {
-		out.write(dpdk.StatsLine{Kind: "error", Error: err.Error()})
+		out.Write(dpdk.StatsLine{Kind: "error", Error: err.Error()})
 		fmt.Fprintln(os.Stderr, "dutlab-dpdk:", err)
 		os.Exit(1)
 	}
 }
 
-func run(args []string, stdin io.Reader, out *lineWriter) error {
+func run(args []string, stdin io.Reader, out *dpdk.LineWriter) error {
 	if len(args) == 0 || (args[0] != "gen" && args[0] != "fwd") {
 		return errors.New("usage: dutlab-dpdk gen|fwd [--netns NAME] [--config FILE|-]")
 	}
@@ -55,13 +55,13 @@ func run(args []string, stdin io.Reader, out *lineWriter) error {
 		if err := json.Unmarshal(raw, &cfg); err != nil {
 			return fmt.Errorf("parse gen config: %w", err)
 		}
-		return runGen(cfg, out)
+		return gendpdk.RunWorker(cfg, out)
 	}
 	var cfg dpdk.FwdConfig
 	if err := json.Unmarshal(raw, &cfg); err != nil {
 		return fmt.Errorf("parse fwd config: %w", err)
 	}
-	return runFwd(cfg, out)
+	return gendpdk.RunFwdWorker(cfg, out)
 }
 
 func readConfig(path string, stdin io.Reader) ([]byte, error) {
@@ -87,17 +87,4 @@ func enterNetns(name string) error {
 		return fmt.Errorf("enter netns %s: %w", path, err)
 	}
 	return nil
-}
-
-// lineWriter writes one JSON object per line; safe for concurrent use.
-type lineWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lineWriter) write(v dpdk.StatsLine) {
-	b, _ := json.Marshal(v)
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.w.Write(append(b, '\n'))
 }

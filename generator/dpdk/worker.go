@@ -1,6 +1,6 @@
 //go:build dpdk && cgo
 
-package main
+package dpdk
 
 import (
 	"cmp"
@@ -173,7 +173,7 @@ func signals() (<-chan os.Signal, func()) {
 
 func ms(v int64) time.Duration { return time.Duration(v) * time.Millisecond }
 
-func runGen(cfg dpdk.GenConfig, out *lineWriter) (err error) {
+func RunWorker(cfg dpdk.GenConfig, out *dpdk.LineWriter) (err error) {
 	if len(cfg.Streams) == 0 {
 		return errors.New("gen: no streams")
 	}
@@ -355,7 +355,7 @@ func runGen(cfg dpdk.GenConfig, out *lineWriter) (err error) {
 	if cfg.WarmupMS == 0 {
 		openWindow() // nothing sent yet: the limits are the shares
 		dpdk.StartWindow()
-		out.write(dpdk.StatsLine{Kind: "window_begin"})
+		out.Write(dpdk.StatsLine{Kind: "window_begin"})
 	}
 	go func() {
 		var w0, tx1 mark
@@ -379,7 +379,7 @@ func runGen(cfg dpdk.GenConfig, out *lineWriter) (err error) {
 			select {
 			case <-tick.C:
 				c := sum()
-				out.write(dpdk.StatsLine{Kind: "progress", ElapsedNS: int64(time.Since(start)), TxPackets: c.TxPackets,
+				out.Write(dpdk.StatsLine{Kind: "progress", ElapsedNS: int64(time.Since(start)), TxPackets: c.TxPackets,
 					TxBytes: c.TxBytes, TxDropped: c.TxDropped, RxPackets: c.RxPackets, RxBytes: c.RxBytes, RxProbes: c.RxProbes})
 			case <-warm:
 				if cfg.WarmupMS > 0 {
@@ -389,7 +389,7 @@ func runGen(cfg dpdk.GenConfig, out *lineWriter) (err error) {
 					w0.h = hist()
 					w0.probes = probeFrames()
 					windowOpen = true
-					out.write(dpdk.StatsLine{Kind: "window_begin", ElapsedNS: int64(time.Since(start))})
+					out.Write(dpdk.StatsLine{Kind: "window_begin", ElapsedNS: int64(time.Since(start))})
 				}
 			case <-full:
 				if windowOpen && windowFull() {
@@ -405,7 +405,7 @@ func runGen(cfg dpdk.GenConfig, out *lineWriter) (err error) {
 		tx1.at = time.Now()
 		tx1.c = sum()
 		tx1.probes = probeFrames()
-		out.write(dpdk.StatsLine{Kind: "window_end", ElapsedNS: int64(time.Since(start))})
+		out.Write(dpdk.StatsLine{Kind: "window_end", ElapsedNS: int64(time.Since(start))})
 		drain := cfg.DrainMS
 		if drain == 0 {
 			drain = 200
@@ -452,11 +452,12 @@ func runGen(cfg dpdk.GenConfig, out *lineWriter) (err error) {
 		"tsc_hz":       strconv.FormatUint(dpdk.TSCHz(), 10),
 	}
 	s.portInfo(final.Info)
-	out.write(final)
+	out.Write(final)
 	return nil
 }
 
-func runFwd(cfg dpdk.FwdConfig, out *lineWriter) (err error) {
+// RunFwdWorker runs the forwarder (moving to dut/dpdk).
+func RunFwdWorker(cfg dpdk.FwdConfig, out *dpdk.LineWriter) (err error) {
 	if cfg.InPort == "" || cfg.OutPort == "" {
 		return errors.New("fwd: in_port and out_port are required")
 	}
@@ -524,7 +525,7 @@ func runFwd(cfg dpdk.FwdConfig, out *lineWriter) (err error) {
 		for {
 			select {
 			case <-tick.C:
-				out.write(line("progress", sum(), time.Since(start)))
+				out.Write(line("progress", sum(), time.Since(start)))
 				continue
 			case <-end:
 			case <-sigc:
@@ -549,7 +550,7 @@ func runFwd(cfg dpdk.FwdConfig, out *lineWriter) (err error) {
 		"out_rx":     strconv.FormatUint(c.OutRx, 10),
 	}
 	s.portInfo(final.Info)
-	out.write(final)
+	out.Write(final)
 	return nil
 }
 
