@@ -11,11 +11,9 @@ import (
 	"os"
 	"runtime"
 
-	"github.com/vishvananda/netns"
-
+	dutdpdk "github.com/dutlab/dutlab/dut/dpdk"
 	gendpdk "github.com/dutlab/dutlab/generator/dpdk"
 	"github.com/dutlab/dutlab/internal/dpdk"
-	"github.com/dutlab/dutlab/internal/nsexec"
 )
 
 // The main goroutine stays on the main thread: it enters the namespace, runs
@@ -46,7 +44,7 @@ func run(args []string, stdin io.Reader, out *dpdk.LineWriter) error {
 		return err
 	}
 	if *ns != "" {
-		if err := enterNetns(*ns); err != nil {
+		if err := dpdk.EnterNetns(*ns); err != nil {
 			return err
 		}
 	}
@@ -61,7 +59,7 @@ func run(args []string, stdin io.Reader, out *dpdk.LineWriter) error {
 	if err := json.Unmarshal(raw, &cfg); err != nil {
 		return fmt.Errorf("parse fwd config: %w", err)
 	}
-	return gendpdk.RunFwdWorker(cfg, out)
+	return dutdpdk.RunWorker(cfg, out)
 }
 
 func readConfig(path string, stdin io.Reader) ([]byte, error) {
@@ -69,22 +67,4 @@ func readConfig(path string, stdin io.Reader) ([]byte, error) {
 		return io.ReadAll(stdin)
 	}
 	return os.ReadFile(path)
-}
-
-// enterNetns moves the main thread into a namespace. Threads the EAL creates
-// later (lcores, interrupts) inherit it.
-func enterNetns(name string) error {
-	path := name
-	if path[0] != '/' {
-		path = nsexec.Path(name)
-	}
-	h, err := netns.GetFromPath(path)
-	if err != nil {
-		return fmt.Errorf("open netns %s: %w", path, err)
-	}
-	defer h.Close()
-	if err := netns.Set(h); err != nil {
-		return fmt.Errorf("enter netns %s: %w", path, err)
-	}
-	return nil
 }

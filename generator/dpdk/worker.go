@@ -6,170 +6,13 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
-	"net"
-	"os"
-	"os/signal"
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/dutlab/dutlab/internal/dpdk"
 )
-
-const defaultRing = 1024
-
-// ringSize is the configured descriptor ring size, or defaultRing.
-func ringSize(configured int) uint16 {
-	if configured > 0 {
-		return uint16(configured)
-	}
-	return defaultRing
-}
-
-// session is a started EAL with its ports; close undoes everything.
-type session struct {
-	prefix string
-	ports  []dpdk.Port
-	names  []string
-	pools  []*dpdk.Mempool
-}
-
-func startEAL(o dpdk.EALOptions) (*session, error) {
-	if o.FilePrefix == "" {
-		o.FilePrefix = dpdk.FilePrefix("")
-	}
-	if len(o.Lcores) > 0 {
-		if err := pinProcess(o.Lcores[0]); err != nil {
-			return nil, err
-		}
-	}
-	if err := dpdk.Init(o.Args("dutlab-dpdk")); err != nil {
-		return nil, err
-	}
-	return &session{prefix: o.FilePrefix}, nil
-}
-
-// workerLcores are the lcores that run loops: the workers, or the main lcore
-// alone when it is the only one.
-func workerLcores() []uint {
-	l := dpdk.Lcores()
-	if len(l) == 1 {
-		return l
-	}
-	return l[1:]
-}
-
-// port finds a port by name and sets it up once with nq queue pairs.
-func (s *session) port(name string, nq uint16, ring uint16, rxPool *dpdk.Mempool) (dpdk.Port, error) {
-	for i, n := range s.names {
-		if n == name {
-			return s.ports[i], nil
-		}
-	}
-	p, err := dpdk.PortByName(name)
-	if err != nil {
-		return 0, err
-	}
-	if err := p.Configure(nq, nq); err != nil {
-		return 0, err
-	}
-	for q := uint16(0); q < nq; q++ {
-		if err := p.RxQueueSetup(q, ring, rxPool); err != nil {
-			return 0, err
-		}
-		if err := p.TxQueueSetup(q, ring); err != nil {
-			return 0, err
-		}
-	}
-	if err := p.Start(); err != nil {
-		return 0, err
-	}
-	_ = p.ResetStats()
-	s.ports = append(s.ports, p)
-	s.names = append(s.names, name)
-	return p, nil
-}
-
-func (s *session) pool(name string, n uint) (*dpdk.Mempool, error) { return s.poolSized(name, n, 8191) }
-
-// poolSized makes a pool of at least n mbufs: floor, or 2^k-1 above it.
-func (s *session) poolSized(name string, n, floor uint) (*dpdk.Mempool, error) {
-	size := floor
-	for size < n {
-		size = size*2 + 1
-	}
-	p, err := dpdk.NewPktmbufPool(name, size, 256, 0)
-	if err == nil {
-		s.pools = append(s.pools, p)
-	}
-	return p, err
-}
-
-// portInfo adds the ports' ethdev counters to info.
-func (s *session) portInfo(info map[string]string) {
-	for i, p := range s.ports {
-		st, err := p.Stats()
-		if err != nil {
-			continue
-		}
-		k := s.names[i]
-		info[k+".opackets"] = strconv.FormatUint(st.OPackets, 10)
-		info[k+".ipackets"] = strconv.FormatUint(st.IPackets, 10)
-		info[k+".imissed"] = strconv.FormatUint(st.IMissed, 10)
-		info[k+".oerrors"] = strconv.FormatUint(st.OErrors, 10)
-	}
-}
-
-// close stops and closes the ports (af_xdp detaches its program on close),
-// frees the pools and cleans the EAL up.
-func (s *session) close() error {
-	var errs []error
-	for _, p := range s.ports {
-		errs = append(errs, p.Stop(), p.Close())
-	}
-	for _, p := range s.pools {
-		p.Free()
-	}
-	errs = append(errs, dpdk.EALCleanup(), dpdk.RemoveRuntime(s.prefix))
-	return errors.Join(errs...)
-}
-
-// runLoops launches worker i on lcores[i]; the one on the main lcore (if any)
-// runs on this thread. It returns when every loop has ended.
-func runLoops(lcores []uint, launch func(i int, lc uint) error, runHere func(i int)) error {
-	main := dpdk.MainLcore()
-	here := -1
-	var launched []uint
-	var err error
-	for i, lc := range lcores {
-		if lc == main {
-			here = i
-			continue
-		}
-		if err = launch(i, lc); err != nil {
-			dpdk.Stop(true, true)
-			break
-		}
-		launched = append(launched, lc)
-	}
-	if here >= 0 && err == nil {
-		runHere(here)
-	}
-	for _, lc := range launched {
-		dpdk.WaitLcore(lc)
-	}
-	return err
-}
-
-func signals() (<-chan os.Signal, func()) {
-	c := make(chan os.Signal, 1)
-	signal.Notify(c, syscall.SIGINT, syscall.SIGTERM)
-	return c, func() { signal.Stop(c) }
-}
 
 func ms(v int64) time.Duration { return time.Duration(v) * time.Millisecond }
 
@@ -180,28 +23,28 @@ func RunWorker(cfg dpdk.GenConfig, out *dpdk.LineWriter) (err error) {
 	if cfg.TXPort == "" && cfg.RXPort == "" {
 		return errors.New("gen: neither tx_port nor rx_port")
 	}
-	sigc, stopSig := signals()
+	sigc, stopSig := dpdk.StopSignals()
 	defer stopSig()
-	s, err := startEAL(cfg.EAL)
+	s, err := dpdk.StartSession(cfg.EAL)
 	if err != nil {
 		return err
 	}
-	defer func() { err = errors.Join(err, s.close()) }()
+	defer func() { err = errors.Join(err, s.Close()) }()
 
-	lcores := workerLcores()
-	nq, ring := uint16(len(lcores)), ringSize(cfg.RingSize)
-	rxPool, err := s.pool("rx", uint(4*int(ring)*len(lcores)))
+	lcores := dpdk.WorkerLcores()
+	nq, ring := uint16(len(lcores)), dpdk.RingSize(cfg.RingSize)
+	rxPool, err := s.Pool("rx", uint(4*int(ring)*len(lcores)))
 	if err != nil {
 		return err
 	}
 	var txPort, rxPort dpdk.Port
 	if cfg.TXPort != "" {
-		if txPort, err = s.port(cfg.TXPort, nq, ring, rxPool); err != nil {
+		if txPort, err = s.Port(cfg.TXPort, nq, ring, rxPool); err != nil {
 			return err
 		}
 	}
 	if cfg.RXPort != "" {
-		if rxPort, err = s.port(cfg.RXPort, nq, ring, rxPool); err != nil {
+		if rxPort, err = s.Port(cfg.RXPort, nq, ring, rxPool); err != nil {
 			return err
 		}
 	}
@@ -253,14 +96,14 @@ func RunWorker(cfg dpdk.GenConfig, out *dpdk.LineWriter) (err error) {
 				n = max(n/uint(len(cfg.Streams)), 2047)
 			}
 			for k := range cfg.Streams {
-				p, err := s.poolSized(fmt.Sprintf("tx%d_%d", i, k), n, 2047)
+				p, err := s.PoolSized(fmt.Sprintf("tx%d_%d", i, k), n, 2047)
 				if err != nil {
 					return err
 				}
 				w.Pools = append(w.Pools, p)
 			}
 		} else if w.TX {
-			if w.Pool, err = s.pool(fmt.Sprintf("tx%d", i), uint(2*int(ring)+4096)); err != nil {
+			if w.Pool, err = s.Pool(fmt.Sprintf("tx%d", i), uint(2*int(ring)+4096)); err != nil {
 				return err
 			}
 		}
@@ -414,7 +257,7 @@ func RunWorker(cfg dpdk.GenConfig, out *dpdk.LineWriter) (err error) {
 		dpdk.Stop(true, true)
 		marks <- [2]mark{w0, tx1}
 	}()
-	if err := runLoops(lcores, dpdk.LaunchGen, dpdk.RunGen); err != nil {
+	if err := dpdk.RunLoops(lcores, dpdk.LaunchGen, dpdk.RunGen); err != nil {
 		return err
 	}
 	m := <-marks
@@ -440,7 +283,7 @@ func RunWorker(cfg dpdk.GenConfig, out *dpdk.LineWriter) (err error) {
 		final.RxPackets, final.RxBytes = cf.RxPackets-w0.c.RxPackets, cf.RxBytes-w0.c.RxBytes
 	}
 	final.Info = map[string]string{
-		"lcores":       joinUints(lcores),
+		"lcores":       dpdk.JoinLcores(lcores),
 		"main_lcore":   strconv.Itoa(int(dpdk.MainLcore())),
 		"vdevs":        strings.Join(cfg.EAL.VDevs, " "),
 		"tx_port":      cfg.TXPort,
@@ -451,144 +294,8 @@ func RunWorker(cfg dpdk.GenConfig, out *dpdk.LineWriter) (err error) {
 		"tx_burst":     strconv.Itoa(cmp.Or(cfg.Burst, dpdk.DefaultTxBurst)),
 		"tsc_hz":       strconv.FormatUint(dpdk.TSCHz(), 10),
 	}
-	s.portInfo(final.Info)
+	s.PortInfo(final.Info)
 	out.Write(final)
-	return nil
-}
-
-// RunFwdWorker runs the forwarder (moving to dut/dpdk).
-func RunFwdWorker(cfg dpdk.FwdConfig, out *dpdk.LineWriter) (err error) {
-	if cfg.InPort == "" || cfg.OutPort == "" {
-		return errors.New("fwd: in_port and out_port are required")
-	}
-	sigc, stopSig := signals()
-	defer stopSig()
-	s, err := startEAL(cfg.EAL)
-	if err != nil {
-		return err
-	}
-	defer func() { err = errors.Join(err, s.close()) }()
-
-	lcores := workerLcores()
-	nq, ring := uint16(len(lcores)), ringSize(cfg.RingSize)
-	pool, err := s.pool("fwd", uint(6*int(ring)*len(lcores)))
-	if err != nil {
-		return err
-	}
-	in, err := s.port(cfg.InPort, nq, ring, pool)
-	if err != nil {
-		return err
-	}
-	outp, err := s.port(cfg.OutPort, nq, ring, pool)
-	if err != nil {
-		return err
-	}
-	workers := make([]dpdk.FwdWorker, len(lcores))
-	for i := range workers {
-		w := dpdk.FwdWorker{In: in, Out: outp, InQueue: uint16(i), OutQueue: uint16(i), Rewrite: !cfg.NoRewrite, DrainOut: in != outp}
-		if w.Rewrite {
-			if w.Dst, err = parseMAC(cfg.DstMAC); err != nil {
-				return fmt.Errorf("fwd: dst_mac: %w", err)
-			}
-			if cfg.SrcMAC != "" {
-				w.Src, err = parseMAC(cfg.SrcMAC)
-			} else {
-				w.Src, err = outp.MAC()
-			}
-			if err != nil {
-				return fmt.Errorf("fwd: source mac: %w", err)
-			}
-		}
-		workers[i] = w
-	}
-	if err := dpdk.SetupFwd(workers); err != nil {
-		return err
-	}
-	sum := func() (c dpdk.Counters) {
-		for i := range workers {
-			c = c.Add(dpdk.FwdCounters(i))
-		}
-		return c
-	}
-	line := func(kind string, c dpdk.Counters, el time.Duration) dpdk.StatsLine {
-		return dpdk.StatsLine{Kind: kind, ElapsedNS: int64(el), RxPackets: c.RxPackets, RxBytes: c.RxBytes,
-			TxPackets: c.TxPackets, TxBytes: c.TxBytes, DropPackets: c.FwdDropped}
-	}
-	start := time.Now()
-	go func() {
-		tick := time.NewTicker(time.Second)
-		defer tick.Stop()
-		var end <-chan time.Time
-		if cfg.DurationMS > 0 {
-			end = time.After(ms(cfg.DurationMS))
-		}
-		for {
-			select {
-			case <-tick.C:
-				out.Write(line("progress", sum(), time.Since(start)))
-				continue
-			case <-end:
-			case <-sigc:
-			}
-			dpdk.Stop(true, true)
-			return
-		}
-	}()
-	if err := runLoops(lcores, dpdk.LaunchFwd, dpdk.RunFwd); err != nil {
-		return err
-	}
-	c := sum()
-	final := line("final", c, time.Since(start))
-	final.WindowNS = final.ElapsedNS
-	final.Info = map[string]string{
-		"lcores":     joinUints(lcores),
-		"main_lcore": strconv.Itoa(int(dpdk.MainLcore())),
-		"vdevs":      strings.Join(cfg.EAL.VDevs, " "),
-		"in_port":    cfg.InPort,
-		"out_port":   cfg.OutPort,
-		"rewrite":    strconv.FormatBool(!cfg.NoRewrite),
-		"out_rx":     strconv.FormatUint(c.OutRx, 10),
-	}
-	s.portInfo(final.Info)
-	out.Write(final)
-	return nil
-}
-
-func parseMAC(s string) ([]byte, error) {
-	mac, err := net.ParseMAC(s)
-	if err == nil && len(mac) != 6 {
-		err = fmt.Errorf("%q is not an Ethernet MAC", s)
-	}
-	return mac, err
-}
-
-func joinUints(v []uint) string {
-	s := make([]string, len(v))
-	for i, x := range v {
-		s[i] = strconv.FormatUint(uint64(x), 10)
-	}
-	return strings.Join(s, ",")
-}
-
-// pinProcess pins every thread of this process (the Go runtime's included)
-// to cpu, the main lcore's, before the EAL starts: worker lcores then get
-// their cores to themselves, and threads created later inherit the pinning.
-func pinProcess(cpu int) error {
-	var set unix.CPUSet
-	set.Set(cpu)
-	tasks, err := os.ReadDir("/proc/self/task")
-	if err != nil {
-		return fmt.Errorf("list threads: %w", err)
-	}
-	for _, t := range tasks {
-		tid, err := strconv.Atoi(t.Name())
-		if err != nil {
-			continue
-		}
-		if err := unix.SchedSetaffinity(tid, &set); err != nil && !errors.Is(err, unix.ESRCH) {
-			return fmt.Errorf("pin thread %d to cpu %d: %w", tid, cpu, err)
-		}
-	}
 	return nil
 }
 
