@@ -164,7 +164,7 @@ func genStream(s generator.Stream) (dpdk.GenStream, error) {
 	if err != nil {
 		return dpdk.GenStream{}, err
 	}
-	gs := dpdk.ProgramStream(p)
+	gs := ProgramStream(p)
 	gs.RatePPS, gs.Weight = s.RatePPS, s.Weight
 	return gs, nil
 }

@@ -3,8 +3,6 @@ package dpdk
 import (
 	"strconv"
 	"strings"
-
-	"github.com/dutlab/dutlab/generator"
 )
 
 // EALOptions are the EAL arguments dutlab uses. Args renders them.
@@ -110,18 +108,6 @@ type GenProgram struct {
 	L3Sum            uint32     `json:"l3_sum,omitempty"`
 	L4Sum            uint32     `json:"l4_sum,omitempty"`
 	UDPChecksum      bool       `json:"udp_checksum,omitempty"`
-}
-
-// ProgramStream is the fast path's stream for field program p: its
-// template, probe and fields (rate and weight are the caller's).
-func ProgramStream(p generator.Program) GenStream {
-	g := &GenProgram{L3ChecksumOffset: max(p.L3Checksum, 0), L4ChecksumOffset: max(p.L4Checksum, 0),
-		L3Sum: p.L3Sum, L4Sum: p.L4Sum, UDPChecksum: p.UDPChecksum}
-	for _, f := range p.Fields {
-		g.Fields = append(g.Fields, GenField{Offset: f.Off, Width: f.Width, Base: f.Base, Count: f.Count,
-			Random: f.Random, InL3: f.InL3, InL4: f.InL4})
-	}
-	return GenStream{Template: p.Frame, ProbeOffset: max(p.Probe, 0), Flows: 1, Generic: g}
 }
 
 // GenField is a generator.Field.
