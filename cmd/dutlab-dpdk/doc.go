@@ -10,4 +10,8 @@
 // line at the end, and on SIGINT/SIGTERM stops its ports, closes them (which
 // detaches af_xdp programs) and calls rte_eal_cleanup. DPDK's own log goes to
 // stderr. Built without -tags dpdk it only reports that.
+//
+// This command only parses its flags and dispatches: the generator worker is
+// generator/dpdk.RunWorker, the forwarder dut/dpdk.RunWorker, and the EAL,
+// ports and pools they share are internal/dpdk.Session.
 package main

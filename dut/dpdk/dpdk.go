@@ -2,8 +2,9 @@
 // `fwd` subcommand of the dutlab-dpdk worker) that receives on the DUT's In
 // port, rewrites the Ethernet header toward the Out port's peer and sends on
 // Out, busy-polling on the DUT's first core. Ports are net_af_xdp vdevs bound
-// to the lab's interfaces by name. This package is pure Go: it starts the
-// worker inside env.Netns and reads its JSON stats lines. It applies no
+// to the lab's interfaces by name. The datapath side is pure Go: it starts
+// the worker inside env.Netns and reads its JSON stats lines; the worker side,
+// RunWorker (worker.go, tag "dpdk"), is what `dutlab-dpdk fwd` runs. It applies no
 // Policy yet; it forwards everything.
 package dpdk
 

@@ -1,11 +1,16 @@
 // Package dpdk is the generator engine "dpdk": it runs the Job's streams on
 // DPDK ports through the dutlab-dpdk worker process (its `gen` subcommand),
-// which runs the C fast path of internal/dpdk in the job's namespace. This
-// package is pure Go (no cgo): it builds the templates (generator.BuildUDP for
-// streams that vary only the UDP source port, generator.Compile's field
-// programs for the rest), picks the ports' vdevs, starts the worker and turns its JSON stats lines into
-// generator.Stats. On veth its af_xdp/af_packet ports take the kernel's copy
-// path (0.2-0.6 Mpps); physical ports and net_null are what it is for.
+// which runs the C fast path of internal/dpdk in the job's namespace.
+//
+// The engine side is pure Go (no cgo): it builds the templates
+// (generator.BuildUDP for streams that vary only the UDP source port,
+// generator.Compile's field programs for the rest, see ProgramStream), picks
+// the ports' vdevs, starts the worker and turns its JSON stats lines into
+// generator.Stats. The worker side, RunWorker (worker.go, tag "dpdk"), is what
+// `dutlab-dpdk gen` runs; its decisions are planGen, plain Go.
+//
+// On veth its af_xdp/af_packet ports take the kernel's copy path (0.2-0.6
+// Mpps); physical ports and net_null are what it is for.
 package dpdk
 
 import (

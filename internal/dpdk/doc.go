@@ -5,11 +5,17 @@
 // behind the build tag "dpdk"; without the tag the package builds cgo-free and
 // Init returns ErrNotBuilt.
 //
-// The pure-Go parts (no tag) are shared by the worker binary (cmd/dutlab-dpdk)
-// and the Go-side engines that spawn it (generator/dpdk, dut/dpdk): the JSON
-// configuration and stats-line types, the EAL argument builder, the probe
-// layout and histogram bucket layout, and Cleanup for leftovers. This package
-// never changes the host's network.
+// Session (tag "dpdk") is a worker process's started EAL with its ports and
+// pools; the workers themselves are generator/dpdk.RunWorker and
+// dut/dpdk.RunWorker, run by cmd/dutlab-dpdk.
+//
+// The pure-Go parts (no tag) are shared by the workers and the Go-side
+// engines that spawn them (generator/dpdk, dut/dpdk): the JSON configuration
+// and stats-line types (LineWriter writes the lines), the EAL argument
+// builder, ring and pool sizing, the probe layout and histogram bucket
+// layout, and Cleanup for leftovers. This package imports no dutlab package
+// but nsexec (generator/dpdk imports it, never the reverse) and never changes
+// the host's network.
 package dpdk
 
 import "errors"
