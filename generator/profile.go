@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/dutlab/dutlab/internal/units"
 )
 
 // A profile is a YAML file that describes one run: how long, and which
@@ -79,7 +81,7 @@ const (
 
 // wireOverhead is what a frame costs on the wire beyond its bytes (FCS
 // included): preamble, start delimiter and the inter-frame gap.
-const wireOverhead = 20
+const wireOverhead = units.WireOverhead
 
 // Profile is a checked profile: what to run and for how long. Exactly one of
 // Duration and Packets is set.
@@ -93,13 +95,13 @@ type Profile struct {
 // StreamSpec is one stream of a profile with every default filled in.
 type StreamSpec struct {
 	Name      string
-	Kind      string // KindTraffic or KindLatency
-	Proto     string // ProtoUDP, ProtoTCPSYN, ProtoTCPACK or ProtoICMPEcho
-	IPVersion int    // 4 or 6
-	VLAN      uint16 // 802.1Q VLAN id; 0 means untagged
-	FrameSize int    // bytes including the FCS; 0 when IMIX is set
-	IMIX      bool   // frame sizes follow the simple IMIX (see IMIXSizes)
-	Rate      Rate   // zero means as fast as the engine can
+	Kind      string     // KindTraffic or KindLatency
+	Proto     string     // ProtoUDP, ProtoTCPSYN, ProtoTCPACK or ProtoICMPEcho
+	IPVersion int        // 4 or 6
+	VLAN      uint16     // 802.1Q VLAN id; 0 means untagged
+	FrameSize int        // bytes including the FCS; 0 when IMIX is set
+	IMIX      bool       // frame sizes follow the simple IMIX (see IMIXSizes)
+	Rate      units.Rate // zero (max) means as fast as the engine can
 	Src, Dst  Endpoint
 }
 
@@ -114,150 +116,9 @@ type Endpoint struct {
 	Mode      string     // ModeIncrement or ModeRandom
 }
 
-// Rate is a stream's rate as written: in packets per second, in wire bits
-// per second (preamble and inter-frame gap included), or in percent of the
-// generator's measured ceiling. At most one field is non-zero; all zero
-// means as fast as the engine can.
-type Rate struct {
-	PPS     float64
-	BPS     float64
-	Percent float64
-}
-
 // ErrNoCeiling is returned when a percent rate is resolved without a
-// measured ceiling.
-var ErrNoCeiling = errors.New("a percent rate needs the measured ceiling")
-
-// PacketsPerSecond resolves r for frames of frameSize bytes (FCS included)
-// on a generator whose measured ceiling is ceilingPPS. It returns 0 for the
-// zero Rate (as fast as possible).
-func (r Rate) PacketsPerSecond(frameSize int, ceilingPPS float64) (float64, error) {
-	return r.packetsPerSecond(float64(frameSize), ceilingPPS)
-}
-
-func (r Rate) packetsPerSecond(meanFrameSize, ceilingPPS float64) (float64, error) {
-	set := 0
-	for _, v := range []float64{r.PPS, r.BPS, r.Percent} {
-		if v < 0 || math.IsNaN(v) || math.IsInf(v, 0) {
-			return 0, fmt.Errorf("resolve rate %s: values must be finite and not negative", r)
-		}
-		if v != 0 {
-			set++
-		}
-	}
-	switch {
-	case set > 1:
-		return 0, fmt.Errorf("resolve rate %s: set only one of pps, bps and percent", r)
-	case r.PPS > 0:
-		return r.PPS, nil
-	case r.BPS > 0:
-		if meanFrameSize <= 0 {
-			return 0, fmt.Errorf("resolve rate %s: frame size %g is not positive", r, meanFrameSize)
-		}
-		return r.BPS / ((meanFrameSize + wireOverhead) * 8), nil
-	case r.Percent > 0:
-		if r.Percent > 100 {
-			return 0, fmt.Errorf("resolve rate %s: percent above 100", r)
-		}
-		if ceilingPPS <= 0 || math.IsNaN(ceilingPPS) || math.IsInf(ceilingPPS, 0) {
-			return 0, fmt.Errorf("resolve rate %s: %w", r, ErrNoCeiling)
-		}
-		return ceilingPPS * r.Percent / 100, nil
-	}
-	return 0, nil
-}
-
-// String formats r the way a profile writes it.
-func (r Rate) String() string {
-	switch {
-	case r.PPS != 0:
-		return siString(r.PPS) + "pps"
-	case r.BPS != 0:
-		return siString(r.BPS) + "bps"
-	case r.Percent != 0:
-		return strconv.FormatFloat(r.Percent, 'g', -1, 64) + "%"
-	}
-	return "max"
-}
-
-func siString(v float64) string {
-	for _, u := range []struct {
-		prefix string
-		scale  float64
-	}{{"G", 1e9}, {"M", 1e6}, {"k", 1e3}} {
-		if math.Abs(v) >= u.scale {
-			return strconv.FormatFloat(v/u.scale, 'g', -1, 64) + u.prefix
-		}
-	}
-	return strconv.FormatFloat(v, 'g', -1, 64)
-}
-
-var rateUnits = map[string]float64{"": 1, "k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9}
-
-// ParseRate parses a rate as a profile writes it: packets per second
-// ("1000", "1000pps", "100kpps", "1.5Mpps"), wire bits per second ("1Gbps",
-// "500Mbps") or percent of the measured ceiling ("50%", at most 100).
-func ParseRate(s string) (Rate, error) {
-	s = strings.TrimSpace(s)
-	bad := func(why string) (Rate, error) {
-		return Rate{}, fmt.Errorf("rate %q %s; write packets per second (1000, 100kpps, 1.5Mpps), wire bits per second (1Gbps, 500Mbps) or a percentage of the ceiling (50%%)", s, why)
-	}
-	if num, ok := strings.CutSuffix(s, "%"); ok {
-		v, ok := parsePositive(strings.TrimSpace(num))
-		if !ok {
-			return bad("has no positive number")
-		}
-		if v > 100 {
-			return Rate{}, fmt.Errorf("rate %q is above 100%% of the ceiling", s)
-		}
-		return Rate{Percent: v}, nil
-	}
-	unit := ""
-	num := s
-	for _, u := range []string{"pps", "bps"} {
-		if n, ok := strings.CutSuffix(s, u); ok {
-			unit, num = u, n
-			break
-		}
-	}
-	scale := 1.0
-	if unit != "" && num != "" {
-		prefix := num[len(num)-1:]
-		if f, ok := rateUnits[prefix]; ok && f != 1 {
-			scale, num = f, num[:len(num)-1]
-		} else if c := prefix[0]; c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' {
-			return bad(fmt.Sprintf("has an unknown prefix %q (use k, M or G)", prefix))
-		}
-	}
-	v, ok := parsePositive(strings.TrimSpace(num))
-	if !ok {
-		if _, err := strconv.ParseFloat(num, 64); unit == "" && err != nil {
-			return bad("has no unit")
-		}
-		return bad("has no positive number")
-	}
-	v *= scale
-	if math.IsInf(v, 0) {
-		return bad("is too large")
-	}
-	if unit == "bps" {
-		return Rate{BPS: v}, nil
-	}
-	return Rate{PPS: v}, nil
-}
-
-// parsePositive parses a plain decimal number (no hex, infinities or NaN)
-// greater than zero.
-func parsePositive(s string) (float64, bool) {
-	if s == "" || strings.IndexFunc(s, func(r rune) bool { return !strings.ContainsRune("0123456789.eE+-", r) }) >= 0 {
-		return 0, false
-	}
-	v, err := strconv.ParseFloat(s, 64)
-	if err != nil || v <= 0 || math.IsInf(v, 0) {
-		return 0, false
-	}
-	return v, true
-}
+// measured ceiling; it is units.ErrNoReference.
+var ErrNoCeiling = units.ErrNoReference
 
 // Flows is the number of distinct 5-tuples the stream cycles through.
 func (s StreamSpec) Flows() uint64 {
@@ -325,14 +186,14 @@ func (s StreamSpec) FrameSizes() []int {
 }
 
 // PacketsPerSecond resolves the stream's rate with its own frame sizes (the
-// mean size for IMIX); see Rate.PacketsPerSecond.
+// mean size for IMIX); see units.Rate.PacketsPerSecond.
 func (s StreamSpec) PacketsPerSecond(ceilingPPS float64) (float64, error) {
 	sizes := s.FrameSizes()
 	sum := 0
 	for _, n := range sizes {
 		sum += n
 	}
-	return s.Rate.packetsPerSecond(float64(sum)/float64(len(sizes)), ceilingPPS)
+	return s.Rate.PacketsPerSecond(float64(sum)/float64(len(sizes)), units.PacketRate(ceilingPPS))
 }
 
 // ProfileError is one problem in a profile, at a line and a field path such
@@ -569,7 +430,7 @@ func (p *profileParser) stream(n *yaml.Node, field string) (StreamSpec, bool) {
 	}
 	if v := f["rate"]; v != nil {
 		if raw, isStr := p.scalar(v, field+".rate"); isStr {
-			r, err := ParseRate(raw)
+			r, err := units.ParseRate(raw)
 			if err != nil {
 				p.fail(v, field+".rate", "%v", err)
 				valid = false

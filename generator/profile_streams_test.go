@@ -84,7 +84,7 @@ streams:
 		{
 			name:    "percent without a ceiling",
 			profile: "duration: 1s\nstreams:\n  - name: a\n    rate: 10%\n",
-			err:     "p.yaml: streams[0] (a): rate: resolve rate 10%: a percent rate needs the measured ceiling",
+			err:     "p.yaml: streams[0] (a): rate: resolve rate 10%: a percent rate needs a line rate or measured ceiling",
 		},
 		{
 			name:    "ipv6 on a v4 lab needs addresses",

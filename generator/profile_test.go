@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/dutlab/dutlab/internal/units"
 )
 
 var updateGolden = flag.Bool("update", false, "rewrite the .golden files of the bad profiles")
@@ -82,13 +84,13 @@ func TestProfileGood(t *testing.T) {
 			Streams: []StreamSpec{
 				{
 					Name: "bulk", Kind: KindTraffic, Proto: ProtoUDP, IPVersion: 4, VLAN: 100, FrameSize: 64,
-					Rate: Rate{PPS: 1e6},
+					Rate: units.Rate{PPS: 1e6},
 					Src:  ep("198.18.0.1", 1, 1024, 1000, ModeIncrement),
 					Dst:  ep("198.19.0.1", 1, 9, 1, ModeIncrement),
 				},
 				{
 					Name: "probes", Kind: KindLatency, Proto: ProtoUDP, IPVersion: 4, FrameSize: 64,
-					Rate: Rate{PPS: 1000},
+					Rate: units.Rate{PPS: 1000},
 					Src:  ep("198.18.0.1", 1, DefaultSrcPort, 1, ModeIncrement),
 					Dst:  ep("198.19.0.1", 1, DefaultDstPort, 1, ModeIncrement),
 				},
@@ -99,20 +101,20 @@ func TestProfileGood(t *testing.T) {
 			Streams: []StreamSpec{
 				{
 					Name: "syn-flood", Kind: KindTraffic, Proto: ProtoTCPSYN, IPVersion: 6, VLAN: 4094, IMIX: true,
-					Rate: Rate{Percent: 50},
+					Rate: units.Rate{Percent: 50},
 					Src:  ep("2001:2::10", 256, 1024, 64512, ModeRandom),
 					Dst:  ep("2001:2:0:1::1", 1, 80, 1, ModeIncrement),
 				},
 				{
 					Name: "acks", Kind: KindTraffic, Proto: ProtoTCPACK, IPVersion: 6, FrameSize: 1518,
-					Rate: Rate{BPS: 2.5e9},
+					Rate: units.Rate{BPS: 2.5e9},
 					Src:  ep("2001:2::1", 1, DefaultSrcPort, 1, ModeIncrement),
 					Dst:  ep("2001:2:0:1::1", 1, DefaultDstPort, 1, ModeIncrement),
 				},
 				{
 					// 14 + 40 + 8 + probe + 4: the default is the smallest frame.
 					Name: "probes6", Kind: KindLatency, Proto: ProtoUDP, IPVersion: 6, FrameSize: 66 + ProbeLen,
-					Rate: Rate{PPS: 10e3},
+					Rate: units.Rate{PPS: 10e3},
 					Src:  ep("2001:2::1", 1, DefaultSrcPort, 1, ModeIncrement),
 					Dst:  ep("2001:2:0:1::1", 1, DefaultDstPort, 1, ModeIncrement),
 				},
@@ -123,7 +125,7 @@ func TestProfileGood(t *testing.T) {
 			Streams: []StreamSpec{
 				{
 					Name: "ping", Kind: KindTraffic, Proto: ProtoICMPEcho, IPVersion: 4, FrameSize: 128,
-					Rate: Rate{PPS: 100000},
+					Rate: units.Rate{PPS: 100000},
 					Src:  ep("10.0.0.1", 10, 1, 100, ModeRandom),
 					Dst:  ep("10.0.1.1", 1, 0, 1, ModeIncrement),
 				},
@@ -175,89 +177,6 @@ func TestProfileStreamHelpers(t *testing.T) {
 	// 2.5 Gbps of 1518-byte frames: 2.5e9 / ((1518+20)*8).
 	if pps, err := prof.Streams[1].PacketsPerSecond(0); err != nil || math.Abs(pps-2.5e9/(1538*8)) > 1e-6 {
 		t.Errorf("acks: PacketsPerSecond = %g, %v", pps, err)
-	}
-}
-
-func TestProfileParseRate(t *testing.T) {
-	tests := []struct {
-		in      string
-		want    Rate
-		wantErr string
-	}{
-		{in: "1000", want: Rate{PPS: 1000}},
-		{in: "1000pps", want: Rate{PPS: 1000}},
-		{in: "100kpps", want: Rate{PPS: 100e3}},
-		{in: "100Kpps", want: Rate{PPS: 100e3}},
-		{in: "1.5Mpps", want: Rate{PPS: 1.5e6}},
-		{in: "2Gpps", want: Rate{PPS: 2e9}},
-		{in: " 1Gbps ", want: Rate{BPS: 1e9}},
-		{in: "500Mbps", want: Rate{BPS: 500e6}},
-		{in: "9600bps", want: Rate{BPS: 9600}},
-		{in: "1e3pps", want: Rate{PPS: 1000}},
-		{in: "50%", want: Rate{Percent: 50}},
-		{in: "100%", want: Rate{Percent: 100}},
-		{in: "12.5 %", want: Rate{Percent: 12.5}},
-		{in: "100.5%", wantErr: "above 100%"},
-		{in: "0%", wantErr: "no positive number"},
-		{in: "0", wantErr: "no positive number"},
-		{in: "-1pps", wantErr: "no positive number"},
-		{in: "1mpps", wantErr: `unknown prefix "m"`},
-		{in: "fast", wantErr: "no unit"},
-		{in: "Infpps", wantErr: "unknown prefix"},
-		{in: "NaN", wantErr: "no positive number"},
-		{in: "0x10pps", wantErr: "no positive number"},
-		{in: "pps", wantErr: "no positive number"},
-		{in: "", wantErr: "no unit"},
-		{in: "1e400pps", wantErr: "no positive number"},
-	}
-	for _, tt := range tests {
-		got, err := ParseRate(tt.in)
-		if tt.wantErr != "" {
-			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Errorf("ParseRate(%q) = %v, %v; want error containing %q", tt.in, got, err, tt.wantErr)
-			}
-			continue
-		}
-		if err != nil || got != tt.want {
-			t.Errorf("ParseRate(%q) = %+v, %v; want %+v", tt.in, got, err, tt.want)
-		}
-		// String writes what ParseRate reads back.
-		if back, err := ParseRate(got.String()); err != nil || back != got {
-			t.Errorf("ParseRate(%q.String() = %q) = %+v, %v", tt.in, got.String(), back, err)
-		}
-	}
-}
-
-func TestProfileRatePacketsPerSecond(t *testing.T) {
-	tests := []struct {
-		name    string
-		rate    Rate
-		size    int
-		ceiling float64
-		want    float64
-		wantErr bool
-	}{
-		{name: "zero is max", rate: Rate{}, size: 64, want: 0},
-		{name: "pps", rate: Rate{PPS: 1e6}, size: 1518, want: 1e6},
-		// 10 Gbit/s of 64-byte frames is the classic 14.88 Mpps.
-		{name: "10G line rate", rate: Rate{BPS: 10e9}, size: 64, want: 10e9 / (84 * 8)},
-		{name: "percent", rate: Rate{Percent: 25}, size: 64, ceiling: 4e6, want: 1e6},
-		{name: "percent without ceiling", rate: Rate{Percent: 25}, size: 64, wantErr: true},
-		{name: "percent above 100", rate: Rate{Percent: 101}, size: 64, ceiling: 1, wantErr: true},
-		{name: "two set", rate: Rate{PPS: 1, BPS: 1}, size: 64, wantErr: true},
-		{name: "negative", rate: Rate{PPS: -1}, size: 64, wantErr: true},
-		{name: "bps without size", rate: Rate{BPS: 1e9}, size: 0, wantErr: true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := tt.rate.PacketsPerSecond(tt.size, tt.ceiling)
-			if (err != nil) != tt.wantErr {
-				t.Fatalf("PacketsPerSecond = %g, %v; want error %v", got, err, tt.wantErr)
-			}
-			if math.Abs(got-tt.want) > 1e-6 {
-				t.Errorf("PacketsPerSecond = %g, want %g", got, tt.want)
-			}
-		})
 	}
 }
 
