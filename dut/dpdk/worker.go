@@ -58,25 +58,35 @@ func setupFwd(s *dpdk.Session, cfg dpdk.FwdConfig, lcores []uint) ([]dpdk.FwdWor
 	if err != nil {
 		return nil, err
 	}
+	var dst, src []byte
+	if !cfg.NoRewrite {
+		if dst, src, err = rewriteMACs(cfg, outp); err != nil {
+			return nil, err
+		}
+	}
 	workers := make([]dpdk.FwdWorker, len(lcores))
 	for i := range workers {
-		w := dpdk.FwdWorker{In: in, Out: outp, InQueue: uint16(i), OutQueue: uint16(i), Rewrite: !cfg.NoRewrite, DrainOut: in != outp}
-		if w.Rewrite {
-			if w.Dst, err = parseMAC(cfg.DstMAC); err != nil {
-				return nil, fmt.Errorf("fwd: dst_mac: %w", err)
-			}
-			if cfg.SrcMAC != "" {
-				w.Src, err = parseMAC(cfg.SrcMAC)
-			} else {
-				w.Src, err = outp.MAC()
-			}
-			if err != nil {
-				return nil, fmt.Errorf("fwd: source mac: %w", err)
-			}
-		}
-		workers[i] = w
+		workers[i] = dpdk.FwdWorker{In: in, Out: outp, InQueue: uint16(i), OutQueue: uint16(i),
+			Rewrite: !cfg.NoRewrite, DrainOut: in != outp, Dst: dst, Src: src}
 	}
 	return workers, dpdk.SetupFwd(workers)
+}
+
+// rewriteMACs are the Ethernet addresses forwarded frames get: dst_mac, and
+// src_mac or else the Out port's own.
+func rewriteMACs(cfg dpdk.FwdConfig, outp dpdk.Port) (dst, src []byte, err error) {
+	if dst, err = parseMAC(cfg.DstMAC); err != nil {
+		return nil, nil, fmt.Errorf("fwd: dst_mac: %w", err)
+	}
+	if cfg.SrcMAC != "" {
+		src, err = parseMAC(cfg.SrcMAC)
+	} else {
+		src, err = outp.MAC()
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("fwd: source mac: %w", err)
+	}
+	return dst, src, nil
 }
 
 // fwdSum is the counters of all n forwarders.

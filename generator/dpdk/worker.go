@@ -81,21 +81,9 @@ type window struct{ open, txEnd mark }
 // setupGen sets the ports (one queue pair per worker), the RX pool, each
 // worker's TX pools and the fast path up, and prefills the template pools.
 func setupGen(s *dpdk.Session, cfg dpdk.GenConfig, plan genPlan, out *dpdk.LineWriter) (*genRun, error) {
-	nq := uint16(plan.Workers)
-	rxPool, err := s.Pool("rx", plan.RxPoolMbufs)
+	txPort, rxPort, err := genPorts(s, cfg, plan)
 	if err != nil {
 		return nil, err
-	}
-	var txPort, rxPort dpdk.Port
-	if cfg.TXPort != "" {
-		if txPort, err = s.Port(cfg.TXPort, nq, plan.Ring, rxPool); err != nil {
-			return nil, err
-		}
-	}
-	if cfg.RXPort != "" {
-		if rxPort, err = s.Port(cfg.RXPort, nq, plan.Ring, rxPool); err != nil {
-			return nil, err
-		}
 	}
 	workers := make([]dpdk.GenWorker, plan.Workers)
 	for i := range workers {
@@ -122,6 +110,27 @@ func setupGen(s *dpdk.Session, cfg dpdk.GenConfig, plan genPlan, out *dpdk.LineW
 		}
 	}
 	return r, nil
+}
+
+// genPorts makes the RX pool and sets the configured ports up, one queue
+// pair per worker.
+func genPorts(s *dpdk.Session, cfg dpdk.GenConfig, plan genPlan) (txPort, rxPort dpdk.Port, err error) {
+	nq := uint16(plan.Workers)
+	rxPool, err := s.Pool("rx", plan.RxPoolMbufs)
+	if err != nil {
+		return 0, 0, err
+	}
+	if cfg.TXPort != "" {
+		if txPort, err = s.Port(cfg.TXPort, nq, plan.Ring, rxPool); err != nil {
+			return 0, 0, err
+		}
+	}
+	if cfg.RXPort != "" {
+		if rxPort, err = s.Port(cfg.RXPort, nq, plan.Ring, rxPool); err != nil {
+			return 0, 0, err
+		}
+	}
+	return txPort, rxPort, nil
 }
 
 // txPoolsFor gives worker i its TX pools: one per stream in Prefilled mode
