@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -20,8 +19,10 @@ import (
 
 	"github.com/dutlab/dutlab/dut"
 	"github.com/dutlab/dutlab/generator"
+	"github.com/dutlab/dutlab/internal/buildinfo"
 	"github.com/dutlab/dutlab/internal/lab"
 	"github.com/dutlab/dutlab/internal/measure"
+	"github.com/dutlab/dutlab/internal/units"
 	"github.com/dutlab/dutlab/topologies"
 )
 
@@ -32,7 +33,10 @@ type Options struct {
 	Engine    generator.Engine
 	FrameSize int
 	Flows     int
-	RatePPS   float64 // 0: as fast as the engine can
+	// Rate is the bulk stream's offered rate (the zero Rate: as fast as the
+	// engine can). A percent rate is a percentage of the self-check's
+	// ceiling and needs SelfCheck.
+	Rate units.Rate
 	// ProbeRatePPS adds a latency probe stream at this rate beside the bulk
 	// stream; 0 runs without probes.
 	ProbeRatePPS float64
@@ -101,7 +105,10 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err := o.checkProfile(); err != nil {
 		return nil, err
 	}
-	res := &Result{Schema: SchemaVersion, Manifest: manifest(o)}
+	if o.Rate.IsPercent() && !o.SelfCheck {
+		return nil, fmt.Errorf("--rate %s: a percent rate is a percentage of the generator's ceiling on this topology, which needs --self-check", o.Rate)
+	}
+	res := &Result{Schema: SchemaVersion, Type: ResultType, Manifest: manifest(o)}
 	if o.Spec.Purpose == topologies.PurposeSelfCheck {
 		// No DUT: the generator alone over its loop, at the asked rate.
 		fmt.Fprintf(o.Log, "generator %s alone over the loop of %s, %s\n", o.Engine.Name(), o.Spec.Source, o.window())
@@ -222,8 +229,13 @@ func genJob(o Options, g genNode, d dutNode, ceilingPPS float64) (generator.Job,
 		SrcMAC: g.tx.MAC, DstMAC: d.in.MAC,
 		Src: g.tx.Addr.Addr(), Dst: g.rx.Addr.Addr(),
 		SrcPort: 1024, DstPort: 9, Flows: o.Flows,
-		FrameSize: o.FrameSize, RatePPS: o.RatePPS,
+		FrameSize: o.FrameSize,
 	}
+	pps, err := o.Rate.PacketsPerSecond(float64(o.FrameSize), units.PacketRate(ceilingPPS))
+	if err != nil {
+		return generator.Job{}, fmt.Errorf("--rate: %w", err)
+	}
+	bulk.RatePPS = pps
 	job := generator.Job{
 		TX: port(g.tx), RX: port(g.rx),
 		Streams: []generator.Stream{bulk},
@@ -238,7 +250,7 @@ func genJob(o Options, g genNode, d dutNode, ceilingPPS float64) (generator.Job,
 		return job, nil
 	}
 	if len(o.Replay) > 0 {
-		replay := generator.Stream{Name: "replay", RatePPS: o.RatePPS}
+		replay := generator.Stream{Name: "replay", RatePPS: pps}
 		for _, f := range o.Replay {
 			f = append([]byte(nil), f...)
 			copy(f[0:6], d.in.MAC)
@@ -435,18 +447,15 @@ func manifest(o Options) Manifest {
 			}
 		}
 	}
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" {
-				m.Commit = s.Value
-			}
-		}
-	}
+	bi := buildinfo.Get()
+	m.Commit, m.BuildDate = bi.Commit, bi.Date
 	return m
 }
 
 // ProgressLine is one per-second JSON progress record.
 type ProgressLine struct {
+	Schema    int     `json:"schema"`
+	Type      string  `json:"type"` // ProgressType
 	Datapath  string  `json:"datapath"`
 	ElapsedS  float64 `json:"elapsed_s"`
 	TxPackets uint64  `json:"tx_packets"`
@@ -472,7 +481,7 @@ func progressPrinter(o Options, datapath string) func(generator.Sample) {
 			return
 		}
 		tx, rx := s.TxPackets-prev.TxPackets, s.RxPackets-prev.RxPackets
-		l := ProgressLine{Datapath: datapath, ElapsedS: s.Elapsed.Seconds(), TxPackets: s.TxPackets, RxPackets: s.RxPackets,
+		l := ProgressLine{Schema: SchemaVersion, Type: ProgressType, Datapath: datapath, ElapsedS: s.Elapsed.Seconds(), TxPackets: s.TxPackets, RxPackets: s.RxPackets,
 			TxMpps: float64(tx) / dt / 1e6, RxMpps: float64(rx) / dt / 1e6, LossPct: lossPct(tx, rx),
 			LatencyP50Us: float64(s.LatencyP50Ns) / 1e3, LatencyP99Us: float64(s.LatencyP99Ns) / 1e3}
 		prev = s

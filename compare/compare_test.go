@@ -12,6 +12,7 @@ import (
 	_ "github.com/dutlab/dutlab/dut/xdp"
 	"github.com/dutlab/dutlab/generator/xdplive"
 	"github.com/dutlab/dutlab/internal/testenv"
+	"github.com/dutlab/dutlab/internal/units"
 	"github.com/dutlab/dutlab/topologies"
 )
 
@@ -72,7 +73,7 @@ func TestLoopTopology(t *testing.T) {
 	require.NoError(t, err)
 	spec := base.Renamed(testenv.UniqueName("l"))
 	res, err := Run(context.Background(), Options{
-		Spec: spec, Engine: xdplive.New(), RatePPS: 20e3, ProbeRatePPS: 1000,
+		Spec: spec, Engine: xdplive.New(), Rate: units.PacketRate(20e3), ProbeRatePPS: 1000,
 		Warmup: 200 * time.Millisecond, Duration: 500 * time.Millisecond,
 	})
 	require.NoError(t, err)

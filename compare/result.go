@@ -1,8 +1,10 @@
 package compare
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"time"
 
@@ -13,10 +15,17 @@ import (
 // changes meaning or goes away (adding fields keeps it).
 const SchemaVersion = 1
 
+// The type field of every JSON document dutlab writes says what it holds.
+const (
+	ResultType   = "dutlab.result"
+	ProgressType = "dutlab.progress"
+)
+
 // Result is what a compare run writes with --json.
 type Result struct {
-	Schema  int   `json:"schema"`
-	Results []Row `json:"results"`
+	Schema  int    `json:"schema"`
+	Type    string `json:"type"` // ResultType
+	Results []Row  `json:"results"`
 	// SelfCheck is the generator's own ceiling for the workload, when measured.
 	SelfCheck *SelfCheck `json:"self_check,omitempty"`
 	Manifest  Manifest   `json:"manifest"`
@@ -78,6 +87,7 @@ type DUTCounters struct {
 type Manifest struct {
 	Tool      string            `json:"tool"`
 	Commit    string            `json:"commit,omitempty"`
+	BuildDate string            `json:"build_date,omitempty"`
 	GoVersion string            `json:"go_version"`
 	Kernel    string            `json:"kernel"`
 	CPUModel  string            `json:"cpu_model"`
@@ -92,14 +102,28 @@ type Manifest struct {
 	Notes     []string          `json:"notes,omitempty"`
 }
 
-// WriteJSON writes r to path.
+// WriteJSON writes r to path, or to stdout when path is "-".
 func (r *Result) WriteJSON(path string) error {
+	if path == "-" {
+		return r.EncodeJSON(os.Stdout)
+	}
+	var b bytes.Buffer
+	if err := r.EncodeJSON(&b); err != nil {
+		return err
+	}
+	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
+		return fmt.Errorf("write result: %w", err)
+	}
+	return nil
+}
+
+// EncodeJSON writes r as indented JSON to w.
+func (r *Result) EncodeJSON(w io.Writer) error {
+	r.Schema, r.Type = SchemaVersion, ResultType
 	b, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
-		return fmt.Errorf("write result: %w", err)
-	}
-	return nil
+	_, err = w.Write(append(b, '\n'))
+	return err
 }

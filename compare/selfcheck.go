@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/dutlab/dutlab/internal/lab"
+	"github.com/dutlab/dutlab/internal/units"
 	"github.com/dutlab/dutlab/topologies"
 )
 
@@ -64,7 +65,7 @@ func selfCheck(ctx context.Context, o Options) (*SelfCheck, error) {
 	if err != nil {
 		return nil, err
 	}
-	o.RatePPS, o.Profile = 0, nil
+	o.Rate, o.Profile = units.Rate{}, nil
 	row, err := runLoop(ctx, o, spec)
 	if err != nil {
 		return nil, err

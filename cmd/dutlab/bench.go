@@ -1,50 +1,81 @@
 package main
 
 import (
-	"context"
-	"encoding/json"
-	"flag"
 	"fmt"
-	"os"
+	"io"
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/dutlab/dutlab/compare/dpdkbench"
+	"github.com/dutlab/dutlab/internal/units"
 )
 
-func cmdBench(ctx context.Context, args []string) error {
-	if len(args) == 0 || args[0] != "dpdk" {
-		return fmt.Errorf("bench: want a suite; suites are [dpdk]")
+func newBenchCmd(stdout, stderr io.Writer) *cobra.Command {
+	bench := &cobra.Command{
+		Use:   "bench SUITE",
+		Short: "Benchmark suites that measure dutlab against a peer in the same run",
+		Args:  args(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return usagef("want a suite; suites are: dpdk")
+		},
 	}
-	fs := flag.NewFlagSet("bench dpdk", flag.ContinueOnError)
 	o := dpdkbench.Options{Duration: 5 * time.Second, Warmup: time.Second}
-	fs.Var(durationFlag{&o.Duration}, "duration", "measured seconds per side and case")
-	fs.Var(durationFlag{&o.Warmup}, "warmup", "seconds sent before each window")
-	fs.IntVar(&o.Rounds, "rounds", 1, "repeat every case and keep each side's best figure")
-	fs.IntVar(&o.FrameSize, "frame-size", 64, "frame size in bytes, FCS included")
-	fs.IntVar(&o.Flows, "flows", 256, "flows (per-packet field variation on both sides)")
-	jsonOut := fs.String("json", "", "write the report as JSON to this file")
-	if err := fs.Parse(args[1:]); err != nil {
+	var jsonOut string
+	dpdkCmd := &cobra.Command{
+		Use:   "dpdk",
+		Short: "Our DPDK engine and forwarder against dpdk-testpmd, same run",
+		Long: `bench dpdk measures the dpdk engine's TX (on net_null and on af_xdp over a
+veth loop) and the dpdk forwarder (af_xdp through a DUT namespace) against
+dpdk-testpmd doing the same job in the same run, with the measured lcore on
+core 1 and the main lcores on core 0, and prints ours, the peer's and the
+ratio per case.`,
+		Example: "  sudo dutlab bench dpdk --rounds 3\n  sudo dutlab bench dpdk --duration 3s --json bench.json",
+		Args:    args(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runBenchDPDK(cmd, o, jsonOut, stdout, stderr)
+		},
+	}
+	fl := dpdkCmd.Flags()
+	fl.Var(units.DurationVar(&o.Duration), "duration", "measured window per side and case: "+units.DurationHelp)
+	fl.Var(units.DurationOrZeroVar(&o.Warmup), "warmup", "traffic sent before each window (0 for none)")
+	fl.IntVar(&o.Rounds, "rounds", 1, "repeat every case and keep each side's best figure")
+	fl.IntVar(&o.FrameSize, "frame-size", 64, "frame size in `BYTES`, FCS included")
+	fl.IntVar(&o.Flows, "flows", 256, "flows (per-packet field variation on both sides)")
+	jsonFlag(dpdkCmd, &jsonOut)
+	bench.AddCommand(dpdkCmd)
+	return bench
+}
+
+func runBenchDPDK(cmd *cobra.Command, o dpdkbench.Options, jsonOut string, stdout, stderr io.Writer) error {
+	switch {
+	case o.Rounds < 1:
+		return usagef("--rounds %d is not positive", o.Rounds)
+	case o.FrameSize < 64 || o.FrameSize > 1518:
+		return usagef("--frame-size %d is outside 64..1518", o.FrameSize)
+	case o.Flows < 1 || o.Flows > 65535:
+		return usagef("--flows %d is outside 1..65535", o.Flows)
+	}
+	o.Log = func(format string, a ...any) { fmt.Fprintf(stderr, format+"\n", a...) }
+	rep, err := dpdkbench.Run(cmd.Context(), o)
+	if len(rep.Rows) == 0 {
 		return err
 	}
-	o.Log = func(format string, a ...any) { fmt.Fprintf(os.Stderr, format+"\n", a...) }
-	rep, err := dpdkbench.Run(ctx, o)
-	if len(rep.Rows) > 0 {
-		tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "case\tours Mpps\tpeer\tpeer Mpps\tratio\tnotes")
-		for _, r := range rep.Rows {
-			fmt.Fprintf(tw, "%s\t%.3f\t%s\t%.3f\t%.3f\t%s\n", r.Name, r.OursMpps, r.Peer, r.PeerMpps, r.Ratio, r.Notes)
-		}
-		tw.Flush()
-		fmt.Printf("\nboth sides measured in this run, one measured lcore on core %d (main lcores on core %d)\n", max(o.MeasuredCore, 1), o.MainCore)
-		if *jsonOut != "" {
-			b, jerr := json.MarshalIndent(rep, "", "  ")
-			if jerr == nil {
-				jerr = os.WriteFile(*jsonOut, append(b, '\n'), 0o644)
-			}
-			if jerr != nil {
-				return fmt.Errorf("write %s: %w", *jsonOut, jerr)
-			}
+	table := stdout
+	if jsonOut == "-" {
+		table = stderr
+	}
+	tw := tabwriter.NewWriter(table, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "case\tours Mpps\tpeer\tpeer Mpps\tratio\tnotes")
+	for _, r := range rep.Rows {
+		fmt.Fprintf(tw, "%s\t%.3f\t%s\t%.3f\t%.3f\t%s\n", r.Name, r.OursMpps, r.Peer, r.PeerMpps, r.Ratio, r.Notes)
+	}
+	tw.Flush()
+	fmt.Fprintf(table, "\nboth sides measured in this run, one measured lcore on core %d (main lcores on core %d)\n", max(o.MeasuredCore, 1), o.MainCore)
+	if jsonOut != "" {
+		if jerr := writeJSONTo(stdout, jsonOut, "dutlab.bench", rep); jerr != nil {
+			return jerr
 		}
 	}
 	return err

@@ -1,90 +1,88 @@
 // Command dutlab brings up network labs, runs DUT datapaths in them and
-// measures them. main only parses flags and calls into the packages.
+// measures them. This package only parses the command line and calls into
+// the packages; every command answers --help.
+//
+// Exit status: 0 success, 1 a failed run (or a row that failed or lost more
+// than --max-loss), 2 a usage error, 130 interrupted (after cleaning up).
 package main
 
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
+
+	"github.com/spf13/cobra"
 )
 
-const usage = `dutlab: emulate network appliances on one machine and measure them.
-
-Usage:
-  dutlab compare [flags]          measure several datapaths on one lab, side by side
-  dutlab run [flags]              measure one datapath (--datapath, --rate, --duration, --json)
-  dutlab bench dpdk [--json F]    our DPDK engine and forwarder against dpdk-testpmd, same run
-  dutlab up TOPOLOGY              bring a lab up (a file, or a built-in name)
-  dutlab down TOPOLOGY|NAME|--all take a lab down (also after a killed run)
-  dutlab show                     list labs that are up
-  dutlab check FILE...            validate topology and profile files
-  dutlab topologies               list the built-in topologies
-  dutlab datapaths                list the DUT datapaths
-  dutlab version
-
-Run 'dutlab COMMAND -h' for a command's flags.
-`
+// Exit statuses.
+const (
+	exitOK          = 0
+	exitFailed      = 1
+	exitUsage       = 2
+	exitInterrupted = 130
+)
 
 func main() {
-	if err := run(os.Args[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			os.Exit(2)
-		}
-		if errors.Is(err, context.Canceled) {
-			fmt.Fprintln(os.Stderr, "dutlab: interrupted; what this run created has been removed")
-			os.Exit(130)
-		}
-		fmt.Fprintln(os.Stderr, "dutlab:", err)
-		os.Exit(1)
-	}
+	os.Exit(execute(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-func run(args []string) error {
-	if len(args) == 0 {
-		fmt.Fprint(os.Stderr, usage)
-		return flag.ErrHelp
-	}
+// execute runs the command line args and returns the exit status.
+func execute(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	cmd, rest := args[0], args[1:]
-	switch cmd {
-	case "compare", "run":
-		return cmdCompare(ctx, cmd, rest)
-	case "bench":
-		return cmdBench(ctx, rest)
-	case "up":
-		return cmdUp(ctx, rest)
-	case "down":
-		return cmdDown(rest)
-	case "show":
-		return cmdShow(rest)
-	case "check":
-		return cmdCheck(rest)
-	case "topologies":
-		return cmdTopologies()
-	case "datapaths":
-		return cmdDatapaths()
-	case "version":
-		fmt.Println(version())
-		return nil
-	case "help", "-h", "--help":
-		fmt.Print(usage)
-		return nil
+	root := newRoot(stdout, stderr)
+	root.SetArgs(args)
+	cmd, err := root.ExecuteContextC(ctx)
+	if err == nil {
+		return exitOK
 	}
-	return fmt.Errorf("unknown command %q; commands are compare, run, bench, up, down, show, check, topologies, datapaths, version", cmd)
+	var ue *usageError
+	switch {
+	case errors.As(err, &ue) || isCobraUsage(err):
+		fmt.Fprintf(stderr, "dutlab: %v\nsee '%s --help'\n", err, cmd.CommandPath())
+		return exitUsage
+	case errors.Is(err, context.Canceled):
+		fmt.Fprintln(stderr, "dutlab: interrupted; what this run created has been removed")
+		return exitInterrupted
+	}
+	fmt.Fprintln(stderr, "dutlab:", err)
+	return exitFailed
 }
 
-func splitList(s string) []string {
-	var out []string
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
+// usageError is a mistake on the command line (exit status 2).
+type usageError struct{ err error }
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+// usagef returns a usage error.
+func usagef(format string, a ...any) error {
+	return &usageError{fmt.Errorf(format, a...)}
+}
+
+// isCobraUsage recognises the errors cobra itself returns for a bad command
+// line (unknown command, bad arguments) before our code runs.
+func isCobraUsage(err error) bool {
+	var fe *flagError
+	return errors.As(err, &fe)
+}
+
+// flagError wraps flag parsing errors (see newRoot's SetFlagErrorFunc).
+type flagError struct{ err error }
+
+func (e *flagError) Error() string { return e.err.Error() }
+func (e *flagError) Unwrap() error { return e.err }
+
+// args checks the number of positional arguments with a usage error.
+func args(check cobra.PositionalArgs) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, a []string) error {
+		if err := check(cmd, a); err != nil {
+			return &usageError{err}
 		}
+		return nil
 	}
-	return out
 }

@@ -141,6 +141,9 @@ func ParseRate(s string) (Rate, error) {
 	if l == "max" {
 		return Rate{}, nil
 	}
+	if strings.Contains(l, "nan") || strings.Contains(l, "inf") {
+		return bad("is not a finite number")
+	}
 	if num, ok := strings.CutSuffix(l, "%"); ok {
 		v, ok := parsePositive(strings.TrimSpace(num))
 		switch {
