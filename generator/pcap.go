@@ -17,8 +17,12 @@ import (
 	"github.com/gopacket/gopacket/pcapgo"
 )
 
-// captureSnaplen is the snap length Capture declares: frames are never cut.
-const captureSnaplen = 262144
+// CaptureSnaplen is the snap length of every capture dutlab writes: the
+// engines keep this many bytes of each frame (xdp-live's CAPTURE_SNAP in
+// bpf/capture.h, the dpdk engine's dpdk.CaptureSnapBytes) and the pcap
+// header declares it, with each frame's original length beside its cut one,
+// so Wireshark shows a cut frame as cut.
+const CaptureSnaplen = 256
 
 // Capture records the first frames seen on a port into a pcap file
 // (nanosecond timestamps, link type Ethernet). It is safe for concurrent
@@ -49,17 +53,21 @@ func NewCapture(path string, n int) (*Capture, error) {
 	}
 	bw := bufio.NewWriter(f)
 	w := pcapgo.NewWriterNanos(bw)
-	if err := w.WriteFileHeader(captureSnaplen, layers.LinkTypeEthernet); err != nil {
+	if err := w.WriteFileHeader(CaptureSnaplen, layers.LinkTypeEthernet); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("create capture %s: write header: %w", path, err)
 	}
 	return &Capture{path: path, limit: int64(n), f: f, bw: bw, w: w}, nil
 }
 
-// Add records frame (without FCS) with timestamp ts if fewer than n frames
-// have been added; later frames are ignored. Frame is not retained. Write
-// errors are kept for Close.
-func (c *Capture) Add(ts time.Time, frame []byte) {
+// Add records frame (without FCS, whole) with timestamp ts if fewer than n
+// frames have been added; later frames are ignored. Frame is not retained
+// and is cut to CaptureSnaplen bytes. Write errors are kept for Close.
+func (c *Capture) Add(ts time.Time, frame []byte) { c.AddCut(ts, frame, len(frame)) }
+
+// AddCut is Add for a frame that an engine already cut: data holds its first
+// bytes, origLen its length on the wire (without FCS).
+func (c *Capture) AddCut(ts time.Time, data []byte, origLen int) {
 	if c.taken.Load() >= c.limit || c.taken.Add(1) > c.limit {
 		return
 	}
@@ -68,8 +76,11 @@ func (c *Capture) Add(ts time.Time, frame []byte) {
 	if c.done || c.err != nil {
 		return
 	}
-	ci := gopacket.CaptureInfo{Timestamp: ts, CaptureLength: len(frame), Length: len(frame)}
-	if err := c.w.WritePacket(ci, frame); err != nil {
+	if len(data) > CaptureSnaplen {
+		data = data[:CaptureSnaplen]
+	}
+	ci := gopacket.CaptureInfo{Timestamp: ts, CaptureLength: len(data), Length: max(origLen, len(data))}
+	if err := c.w.WritePacket(ci, data); err != nil {
 		c.err = fmt.Errorf("write capture %s: %w", c.path, err)
 	}
 }

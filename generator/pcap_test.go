@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -63,8 +64,9 @@ func TestPcapRoundTrip(t *testing.T) {
 		t.Fatalf("read %d frames, want %d", len(got), len(frames))
 	}
 	for i := range frames {
-		if !bytes.Equal(got[i], frames[i]) {
-			t.Errorf("frame %d differs:\n got %x\nwant %x", i, got[i], frames[i])
+		want := frames[i][:min(len(frames[i]), CaptureSnaplen)] // longer frames are cut
+		if !bytes.Equal(got[i], want) {
+			t.Errorf("frame %d differs:\n got %x\nwant %x", i, got[i], want)
 		}
 	}
 
@@ -272,5 +274,57 @@ func TestPcapCorpus(t *testing.T) {
 	t.Logf("%d files, %d Ethernet, %d frames, %d with errors; %d frames with every checksum right", len(files), ethernetFiles, total, failed, verified)
 	if total < 7000 {
 		t.Errorf("read %d frames from %d Ethernet captures, want at least 7000", total, ethernetFiles)
+	}
+}
+
+// TestPcapCaptureCutFrames checks that a frame longer than the snap length
+// is written cut, with its real length as the original length, under a
+// header that declares the real snap length; tshark (when installed) reads
+// the file the same way.
+func TestPcapCaptureCutFrames(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "cut.pcap")
+	c, err := NewCapture(path, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := bytes.Repeat([]byte{0xab}, 1514)
+	c.Add(time.Unix(1, 0), big)                           // cut here
+	c.AddCut(time.Unix(2, 0), big[:CaptureSnaplen], 9000) // cut by an engine
+	c.Add(time.Unix(3, 0), big[:60])                      // short: whole
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r, err := pcapgo.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Snaplen() != CaptureSnaplen {
+		t.Errorf("header snaplen %d, want %d", r.Snaplen(), CaptureSnaplen)
+	}
+	for i, want := range []struct{ incl, orig int }{{CaptureSnaplen, 1514}, {CaptureSnaplen, 9000}, {60, 60}} {
+		data, ci, err := r.ReadPacketData()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(data) != want.incl || ci.CaptureLength != want.incl || ci.Length != want.orig {
+			t.Errorf("frame %d: %d bytes, caplen %d, len %d; want caplen %d of %d", i, len(data), ci.CaptureLength, ci.Length, want.incl, want.orig)
+		}
+	}
+	tshark, err := exec.LookPath("tshark")
+	if err != nil {
+		t.Log("tshark is not installed: the Wireshark view is not checked")
+		return
+	}
+	out, err := exec.Command(tshark, "-r", path, "-T", "fields", "-e", "frame.len", "-e", "frame.cap_len").Output()
+	if err != nil {
+		t.Fatalf("tshark: %v", err)
+	}
+	if got := strings.Fields(string(out)); strings.Join(got, " ") != "1514 256 9000 256 60 60" {
+		t.Errorf("tshark reads frame.len/cap_len %v, want 1514 256 9000 256 60 60", got)
 	}
 }

@@ -261,7 +261,7 @@ func (e *Engine) Run(ctx context.Context, job generator.Job) (generator.Stats, e
 				continue
 			}
 			for _, f := range side.frames {
-				side.to.Add(time.Unix(0, f.UnixNS), f.Data)
+				side.to.AddCut(time.Unix(0, f.UnixNS), f.Data, f.Len)
 			}
 			st.Info["capture_"+side.name+"_frames"] = strconv.Itoa(len(side.frames))
 		}

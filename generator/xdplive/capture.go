@@ -14,7 +14,7 @@ import (
 )
 
 // captureSnap is CAPTURE_SNAP in bpf/capture.h: bytes kept of each frame.
-const captureSnap = 256
+const captureSnap = generator.CaptureSnaplen
 
 // captureHeaderLen is the size of struct capture_record's header: ts_ns
 // u64, len u32, caplen u32, all in host byte order.
@@ -49,12 +49,12 @@ func startCapture(ring *ebpf.Map, c *generator.Capture) (*capturer, error) {
 				}
 				return
 			}
-			ts, frame, err := parseCaptureRecord(rec.RawSample)
+			ts, frame, origLen, err := parseCaptureRecord(rec.RawSample)
 			if err != nil {
 				cp.err = err
 				continue
 			}
-			c.Add(time.Unix(0, int64(ts)+offset), frame)
+			c.AddCut(time.Unix(0, int64(ts)+offset), frame, origLen)
 			cp.n++
 		}
 	}()
@@ -75,17 +75,18 @@ func (cp *capturer) stop() (int, error) {
 }
 
 // parseCaptureRecord splits a struct capture_record into its timestamp and
-// the captured bytes.
-func parseCaptureRecord(b []byte) (uint64, []byte, error) {
+// the captured bytes and the frame's length on the wire.
+func parseCaptureRecord(b []byte) (uint64, []byte, int, error) {
 	if len(b) < captureHeaderLen {
-		return 0, nil, fmt.Errorf("capture record of %d bytes", len(b))
+		return 0, nil, 0, fmt.Errorf("capture record of %d bytes", len(b))
 	}
 	ts := binary.NativeEndian.Uint64(b)
+	origLen := int(binary.NativeEndian.Uint32(b[8:]))
 	caplen := int(binary.NativeEndian.Uint32(b[12:]))
-	if caplen > captureSnap || captureHeaderLen+caplen > len(b) {
-		return 0, nil, fmt.Errorf("capture record claims %d bytes in %d", caplen, len(b))
+	if caplen > captureSnap || captureHeaderLen+caplen > len(b) || origLen < caplen {
+		return 0, nil, 0, fmt.Errorf("capture record claims %d of %d bytes in %d", caplen, origLen, len(b))
 	}
-	return ts, b[captureHeaderLen : captureHeaderLen+caplen], nil
+	return ts, b[captureHeaderLen : captureHeaderLen+caplen], origLen, nil
 }
 
 // monoNow is CLOCK_MONOTONIC in ns, bpf_ktime_get_ns's clock.
