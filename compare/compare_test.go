@@ -11,6 +11,7 @@ import (
 	_ "github.com/dutlab/dutlab/dut/kernel"
 	_ "github.com/dutlab/dutlab/dut/xdp"
 	"github.com/dutlab/dutlab/generator/xdplive"
+	"github.com/dutlab/dutlab/internal/lab"
 	"github.com/dutlab/dutlab/internal/testenv"
 	"github.com/dutlab/dutlab/internal/units"
 	"github.com/dutlab/dutlab/topologies"
@@ -25,7 +26,7 @@ func TestCompareVethBasic(t *testing.T) {
 	testenv.SerializeMeasurement(t)
 	base, err := topologies.Builtin("veth-basic")
 	require.NoError(t, err)
-	spec := base.Renamed(testenv.UniqueName("c"))
+	spec := base.Renamed(lab.UniqueName("c"))
 
 	res, err := Run(context.Background(), Options{
 		Spec:      spec,
@@ -71,7 +72,7 @@ func TestLoopTopology(t *testing.T) {
 	testenv.SerializeMeasurement(t)
 	base, err := topologies.Builtin("veth-loop")
 	require.NoError(t, err)
-	spec := base.Renamed(testenv.UniqueName("l"))
+	spec := base.Renamed(lab.UniqueName("l"))
 	res, err := Run(context.Background(), Options{
 		Spec: spec, Engine: xdplive.New(), Rate: units.PacketRate(20e3), ProbeRatePPS: 1000,
 		Warmup: 200 * time.Millisecond, Duration: 500 * time.Millisecond,

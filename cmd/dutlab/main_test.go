@@ -167,7 +167,7 @@ func TestCheckExampleProfiles(t *testing.T) {
 func TestUpShowDown(t *testing.T) {
 	testenv.RequireRoot(t)
 	lab.StateDir = t.TempDir()
-	name := testenv.UniqueName("u")
+	name := lab.UniqueName("u")
 	b, err := os.ReadFile("../../topologies/builtin/veth-basic.yaml")
 	require.NoError(t, err)
 	path := filepath.Join(t.TempDir(), "lab.yaml")

@@ -24,7 +24,7 @@ import (
 	"github.com/dutlab/dutlab/generator"
 	gendpdk "github.com/dutlab/dutlab/generator/dpdk"
 	"github.com/dutlab/dutlab/internal/dpdk"
-	"github.com/dutlab/dutlab/internal/dpdk/dpdktest"
+	"github.com/dutlab/dutlab/internal/lab"
 )
 
 // Cases Run knows, in order.
@@ -204,16 +204,13 @@ func genCase(ctx context.Context, o Options, veth bool) (Row, error) {
 	src, dst := net.HardwareAddr{2, 0, 0, 0, 0, 1}, net.HardwareAddr{2, 0, 0, 0, 0, 2}
 	if veth {
 		row.Name = CaseAFXDP
-		ns, names, err := dpdktest.NewNamespaces("dlb-", 1)
+		loop, err := lab.NewLoop("dlb-")
 		if err != nil {
 			return row, err
 		}
-		defer ns.Close()
-		a, b, err := dpdktest.Veth(names[0], "ba", names[0], "bb")
-		if err != nil {
-			return row, err
-		}
-		port, vdev, netns, src, dst = a.Name, "net_af_xdp0,iface="+a.Name, names[0], a.MAC, b.MAC
+		defer loop.Close()
+		a, b := loop.A, loop.B
+		port, vdev, netns, src, dst = a.Name, "net_af_xdp0,iface="+a.Name, loop.Netns, a.MAC, b.MAC
 	}
 	cores := []int{o.MainCore, o.MeasuredCore}
 	st, err := gendpdk.New(o.Bin).Run(ctx, generator.Job{
@@ -238,21 +235,21 @@ func genCase(ctx context.Context, o Options, veth bool) (Row, error) {
 // generator counts what arrives on g1. The same count rates both forwarders.
 func fwdCase(ctx context.Context, o Options) (Row, error) {
 	row := Row{Name: CaseFwd, Peer: "dpdk-testpmd io"}
-	lab, err := dpdktest.NewLab()
+	l, err := lab.NewThrough("dlt-")
 	if err != nil {
 		return row, err
 	}
-	defer lab.Close()
+	defer l.Close()
 	gen := gendpdk.New(o.Bin)
 	job := generator.Job{
-		TX: generator.Port{Netns: lab.Gen, Name: lab.G0.Name}, RX: generator.Port{Netns: lab.Gen, Name: lab.G1.Name},
-		Streams: []generator.Stream{stream(o, lab.G0.MAC, lab.D0.MAC)},
+		TX: generator.Port{Netns: l.Gen, Name: l.G0.Name}, RX: generator.Port{Netns: l.Gen, Name: l.G1.Name},
+		Streams: []generator.Stream{stream(o, l.G0.MAC, l.D0.MAC)},
 		Warmup:  o.Warmup, Duration: o.Duration, Cores: []int{o.MainCore},
 	}
 	// Ours.
-	r, err := dutdpdk.New(o.Bin).Attach(ctx, dut.Env{Netns: lab.Dut,
-		In:    dut.Port{Name: lab.D0.Name, MAC: lab.D0.MAC, PeerMAC: lab.G0.MAC},
-		Out:   dut.Port{Name: lab.D1.Name, MAC: lab.D1.MAC, PeerMAC: lab.G1.MAC},
+	r, err := dutdpdk.New(o.Bin).Attach(ctx, dut.Env{Netns: l.DUT,
+		In:    dut.Port{Name: l.D0.Name, MAC: l.D0.MAC, PeerMAC: l.G0.MAC},
+		Out:   dut.Port{Name: l.D1.Name, MAC: l.D1.MAC, PeerMAC: l.G1.MAC},
 		Cores: []int{o.MeasuredCore}})
 	if err != nil {
 		return row, err
@@ -269,8 +266,8 @@ func fwdCase(ctx context.Context, o Options) (Row, error) {
 
 	// testpmd io between the same veths; it needs a main lcore besides the
 	// forwarding one.
-	tp, err := startTestpmd(o.Testpmd, lab.Dut,
-		testpmdEAL(o, []int{o.MainCore, o.MeasuredCore}, "net_af_xdp0,iface="+lab.D0.Name, "net_af_xdp1,iface="+lab.D1.Name),
+	tp, err := startTestpmd(o.Testpmd, l.DUT,
+		testpmdEAL(o, []int{o.MainCore, o.MeasuredCore}, "net_af_xdp0,iface="+l.D0.Name, "net_af_xdp1,iface="+l.D1.Name),
 		[]string{"--forward-mode=io", "--nb-cores=1", "--total-num-mbufs=32768", "--burst=32"})
 	if err != nil {
 		return row, err

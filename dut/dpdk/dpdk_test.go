@@ -8,12 +8,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dutlab/dutlab/internal/testenv"
-
 	"github.com/dutlab/dutlab/dut"
 	"github.com/dutlab/dutlab/generator"
 	gendpdk "github.com/dutlab/dutlab/generator/dpdk"
 	"github.com/dutlab/dutlab/internal/dpdk/dpdktest"
+	"github.com/dutlab/dutlab/internal/lab/labtest"
+	"github.com/dutlab/dutlab/internal/testenv"
 )
 
 // TestForwardVeth runs the forwarder in a throwaway DUT namespace between two
@@ -21,11 +21,11 @@ import (
 // generator receives on g1 went through the forwarder.
 func TestForwardVeth(t *testing.T) {
 	testenv.SerializeMeasurement(t) // busy-polls a core
-	lab := dpdktest.RequireLab(t)
+	lab := labtest.Through(t, "dlt-")
 	bin := dpdktest.Worker(t)
 	genCore, dutCore := dpdktest.Cores()
 	env := dut.Env{
-		Netns: lab.Dut,
+		Netns: lab.DUT,
 		In:    dut.Port{Name: lab.D0.Name, MAC: lab.D0.MAC, PeerMAC: lab.G0.MAC},
 		Out:   dut.Port{Name: lab.D1.Name, MAC: lab.D1.MAC, PeerMAC: lab.G1.MAC},
 		Cores: []int{dutCore},

@@ -11,18 +11,19 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dutlab/dutlab/internal/ethtool"
-
-	"github.com/dutlab/dutlab/dut"
-	"github.com/dutlab/dutlab/internal/measure"
-	"github.com/dutlab/dutlab/internal/nsexec"
-	"github.com/dutlab/dutlab/internal/testenv"
 	"github.com/google/nftables"
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/dutlab/dutlab/dut"
+	"github.com/dutlab/dutlab/internal/ethtool"
+	"github.com/dutlab/dutlab/internal/lab/labtest"
+	"github.com/dutlab/dutlab/internal/measure"
+	"github.com/dutlab/dutlab/internal/nsexec"
+	"github.com/dutlab/dutlab/internal/testenv"
 )
 
 func TestRegistered(t *testing.T) {
@@ -109,11 +110,11 @@ func addr(p netip.Prefix) *netlink.Addr {
 // outAddr false, b1 gets no address, so Attach has to add the route.
 func newLab(t *testing.T, outAddr bool) *lab {
 	t.Helper()
-	l := &lab{nsA: testenv.Netns(t, "dlkA-"), nsB: testenv.Netns(t, "dlkB-")}
+	l := &lab{nsA: labtest.Netns(t, "dlkA-"), nsB: labtest.Netns(t, "dlkB-")}
 	// Start from forwarding off, so restoring it is visible.
 	writeSysctl(t, l.nsB, ipv4Forward, "0")
-	testenv.Veth(t, l.nsA, "a0", nil, l.nsB, "b0", nil)
-	testenv.Veth(t, l.nsA, "a1", nil, l.nsB, "b1", nil)
+	labtest.Veth(t, l.nsA, "a0", nil, l.nsB, "b0", nil)
+	labtest.Veth(t, l.nsA, "a1", nil, l.nsB, "b1", nil)
 
 	err := nsexec.Do(l.nsA, func() error {
 		return configure(map[string]netip.Prefix{"a0": addrA0, "a1": addrA1})

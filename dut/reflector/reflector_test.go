@@ -18,6 +18,7 @@ import (
 	"github.com/dutlab/dutlab/generator"
 	"github.com/dutlab/dutlab/generator/xdplive"
 	"github.com/dutlab/dutlab/internal/lab"
+	"github.com/dutlab/dutlab/internal/lab/labtest"
 	"github.com/dutlab/dutlab/internal/testenv"
 )
 
@@ -41,18 +42,18 @@ type testLab struct {
 func newLab(t *testing.T) *testLab {
 	t.Helper()
 	testenv.RequireRoot(t)
-	gen := testenv.Netns(t, "dlrg-") // IPv6 off: the sink counts every frame
+	gen := labtest.Netns(t, "dlrg-") // IPv6 off: the sink counts every frame
 	sfx := strings.TrimPrefix(gen, "dl-rg-")
 	l := &testLab{
-		gen: gen, dut: testenv.Netns(t, "dlrd-"),
+		gen: gen, dut: labtest.Netns(t, "dlrd-"),
 		g0: "rg0" + sfx, g1: "rg1" + sfx,
 		mac: map[string]net.HardwareAddr{
 			"g0": {0x02, 0xd1, 0, 0, 0xc, 0}, "g1": {0x02, 0xd1, 0, 0, 0xc, 1},
 			"d0": {0x02, 0xd1, 0, 0, 0xd, 0}, "d1": {0x02, 0xd1, 0, 0, 0xd, 1},
 		},
 	}
-	testenv.Veth(t, l.gen, l.g0, l.mac["g0"], l.dut, "d0", l.mac["d0"])
-	testenv.Veth(t, l.gen, l.g1, l.mac["g1"], l.dut, "d1", l.mac["d1"])
+	labtest.Veth(t, l.gen, l.g0, l.mac["g0"], l.dut, "d0", l.mac["d0"])
+	labtest.Veth(t, l.gen, l.g1, l.mac["g1"], l.dut, "d1", l.mac["d1"])
 	if err := lab.SetGRO(l.dut, "d0", true); err != nil {
 		t.Fatal(err)
 	}

@@ -9,14 +9,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dutlab/dutlab/internal/ethtool"
-
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/stretchr/testify/require"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
+	"github.com/dutlab/dutlab/internal/ethtool"
+	"github.com/dutlab/dutlab/internal/lab/labtest"
 	"github.com/dutlab/dutlab/internal/nsexec"
 	"github.com/dutlab/dutlab/internal/testenv"
 )
@@ -37,8 +37,8 @@ func newVethLab(t *testing.T) *vethLab {
 	testenv.RequireRoot(t)
 	// Netns turns IPv6 off: its ND/MLD chatter would cross the DUT too.
 	l := &vethLab{
-		nsA: testenv.Netns(t, "dlx"),
-		nsB: testenv.Netns(t, "dlx"),
+		nsA: labtest.Netns(t, "dlx"),
+		nsB: labtest.Netns(t, "dlx"),
 		mac: map[string]net.HardwareAddr{
 			"a0": {0x02, 0xd1, 0, 0, 0xa, 0},
 			"a1": {0x02, 0xd1, 0, 0, 0xa, 1},
@@ -47,7 +47,7 @@ func newVethLab(t *testing.T) *vethLab {
 		},
 	}
 	for _, pair := range [][2]string{{"a0", "b0"}, {"a1", "b1"}} {
-		testenv.Veth(t, l.nsA, pair[0], l.mac[pair[0]], l.nsB, pair[1], l.mac[pair[1]])
+		labtest.Veth(t, l.nsA, pair[0], l.mac[pair[0]], l.nsB, pair[1], l.mac[pair[1]])
 	}
 	return l
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/dutlab/dutlab/generator"
 	"github.com/dutlab/dutlab/internal/dpdk/dpdktest"
+	"github.com/dutlab/dutlab/internal/lab/labtest"
 	"github.com/dutlab/dutlab/internal/testenv"
 )
 
@@ -42,13 +43,10 @@ func TestNullCeiling(t *testing.T) {
 // throwaway namespace: deliveries are counted by the receiving port.
 func TestVethLoop(t *testing.T) {
 	testenv.SerializeMeasurement(t) // busy-polls a core
-	lab := dpdktest.RequireLab(t)
+	lab := labtest.Through(t, "dlt-")
 	e := New(dpdktest.Worker(t))
 	// Both ends in one process: a veth pair inside the generator namespace.
-	a, b, err := dpdktest.Veth(lab.Gen, "la", lab.Gen, "lb")
-	if err != nil {
-		t.Fatal(err)
-	}
+	a, b := labtest.Veth(t, lab.Gen, "la", nil, lab.Gen, "lb", nil)
 	s := testStream()
 	s.SrcMAC, s.DstMAC, s.RatePPS = a.MAC, b.MAC, 50000
 	windows := 0
@@ -77,12 +75,9 @@ func TestVethLoop(t *testing.T) {
 // right, and latency counts only the probe stream.
 func TestVethMixedStreamsCapture(t *testing.T) {
 	testenv.SerializeMeasurement(t) // busy-polls a core
-	lab := dpdktest.RequireLab(t)
+	lab := labtest.Through(t, "dlt-")
 	e := New(dpdktest.Worker(t))
-	a, b, err := dpdktest.Veth(lab.Gen, "ma", lab.Gen, "mb")
-	if err != nil {
-		t.Fatal(err)
-	}
+	a, b := labtest.Veth(t, lab.Gen, "ma", nil, lab.Gen, "mb", nil)
 	syn := testStream()
 	syn.Name, syn.Proto, syn.SrcIPs, syn.DstPorts, syn.RatePPS = "syn", generator.ProtoTCPSYN, 8, 4, 30000
 	probe := testStream()

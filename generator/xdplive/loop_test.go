@@ -12,6 +12,8 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/dutlab/dutlab/generator"
+	"github.com/dutlab/dutlab/internal/lab"
+	"github.com/dutlab/dutlab/internal/lab/labtest"
 	"github.com/dutlab/dutlab/internal/nsexec"
 	"github.com/dutlab/dutlab/internal/testenv"
 )
@@ -27,10 +29,10 @@ type loop struct {
 func newLoop(t testing.TB) loop {
 	t.Helper()
 	testenv.RequireRoot(t)
-	ns := testenv.Netns(t, "dlxl-") // IPv6 off: the sink counts every frame
+	ns := labtest.Netns(t, "dlxl-") // IPv6 off: the sink counts every frame
 	suffix := strings.TrimPrefix(ns, "dl-xl-")
 	lp := loop{ns: ns, g0: "xg0" + suffix, g1: "xg1" + suffix}
-	testenv.Veth(t, lp.ns, lp.g0, macG0, lp.ns, lp.g1, macG1)
+	labtest.Veth(t, lp.ns, lp.g0, macG0, lp.ns, lp.g1, macG1)
 	return lp
 }
 
@@ -276,7 +278,7 @@ func BenchmarkLoop(b *testing.B) {
 // closing the sink detaches it.
 func TestSinkGenericFallback(t *testing.T) {
 	lp := newLoop(t)
-	name := "xdm" + testenv.UniqueName("")
+	name := "xdm" + lab.UniqueName("")
 	err := nsexec.Do(lp.ns, func() error {
 		d := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: name}}
 		if err := netlink.LinkAdd(d); err != nil {

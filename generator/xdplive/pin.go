@@ -1,8 +1,6 @@
 package xdplive
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -34,26 +32,25 @@ const PinPrefix = lab.NetnsPrefix + "pin-"
 // in a namespace of its own: no frame ever reaches them, and nothing the
 // topology declares is touched. Deleting the namespace detaches them all.
 type dispatcherPin struct {
+	lab.Throwaway
 	netns string
 }
 
 // pinPrograms attaches progs as described on dispatcherPin.
 func pinPrograms(progs []*ebpf.Program) (*dispatcherPin, error) {
-	var b [3]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return nil, err
-	}
-	p := &dispatcherPin{netns: PinPrefix + hex.EncodeToString(b[:])}
-	if err := lab.CreateNetns(p.netns, true); err != nil {
+	p := &dispatcherPin{}
+	var err error
+	if p.netns, err = p.Throwaway.Netns(PinPrefix); err != nil {
 		return nil, fmt.Errorf("dispatcher pin: %w", err)
 	}
-	err := nsexec.Do(p.netns, func() error {
-		for i := 0; i < len(progs); i += 2 {
-			a, b := fmt.Sprintf("pin%da", i/2), fmt.Sprintf("pin%db", i/2)
-			if err := netlink.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: a}, PeerName: b}); err != nil {
-				return fmt.Errorf("add veth %s: %w", a, err)
-			}
-			for k, name := range []string{a, b} {
+	for i := 0; i < len(progs) && err == nil; i += 2 {
+		// Never brought up: no frame ever reaches the programs.
+		a, b := lab.VethEnd{Netns: p.netns, Name: fmt.Sprintf("pin%da", i/2)}, lab.VethEnd{Netns: p.netns, Name: fmt.Sprintf("pin%db", i/2)}
+		if _, _, err = lab.AddVeth(a, b, true); err != nil {
+			break
+		}
+		err = nsexec.Do(p.netns, func() error {
+			for k, name := range []string{a.Name, b.Name} {
 				if i+k >= len(progs) {
 					break
 				}
@@ -65,9 +62,9 @@ func pinPrograms(progs []*ebpf.Program) (*dispatcherPin, error) {
 					return fmt.Errorf("attach xdp_gen to %s: %w", name, err)
 				}
 			}
-		}
-		return nil
-	})
+			return nil
+		})
+	}
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("dispatcher pin: %w", err), p.Close())
 	}
@@ -94,7 +91,7 @@ func (p *dispatcherPin) Close() error {
 	if err != nil {
 		err = fmt.Errorf("dispatcher pin: delete veths in %s: %w", p.netns, err)
 	}
-	if derr := lab.DeleteNetns(p.netns); derr != nil {
+	if derr := p.Throwaway.Close(); derr != nil {
 		return errors.Join(err, fmt.Errorf("dispatcher pin: %w", derr))
 	}
 	return err

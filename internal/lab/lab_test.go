@@ -70,7 +70,7 @@ func requireGone(t *testing.T, spec *topologies.Spec) {
 func TestUpDown(t *testing.T) {
 	testenv.RequireRoot(t)
 	useTempStateDir(t)
-	spec := basicSpec(testenv.UniqueName("t"))
+	spec := basicSpec(UniqueName("t"))
 	env, err := Up(context.Background(), spec)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = env.Down() })
@@ -139,7 +139,7 @@ func TestUpDown(t *testing.T) {
 func TestUpFailureLeavesNothing(t *testing.T) {
 	testenv.RequireRoot(t)
 	useTempStateDir(t)
-	spec := basicSpec(testenv.UniqueName("t"))
+	spec := basicSpec(UniqueName("t"))
 	// A second link on d0 makes the kernel refuse the second veth.
 	spec.Links = append(spec.Links, topologies.Link{Type: topologies.LinkVeth,
 		A: topologies.Endpoint{Node: "gen", Interface: "g0"}, B: topologies.Endpoint{Node: "dut", Interface: "d0"}})
@@ -158,7 +158,7 @@ func TestRefusesDefaultRouteInterface(t *testing.T) {
 	if dflt == "" {
 		t.Skip("this host has no default route")
 	}
-	spec := basicSpec(testenv.UniqueName("t"))
+	spec := basicSpec(UniqueName("t"))
 	spec.Nodes[1].Interfaces = append(spec.Nodes[1].Interfaces, topologies.Interface{Name: "p0"})
 	spec.Links = append(spec.Links, topologies.Link{Type: topologies.LinkHost, A: topologies.Endpoint{Node: "dut", Interface: "p0"}, HostInterface: dflt})
 	_, err := Up(context.Background(), spec)
@@ -182,7 +182,7 @@ func TestDownAfterKill(t *testing.T) {
 	}
 	testenv.RequireRoot(t)
 	useTempStateDir(t)
-	name := testenv.UniqueName("t")
+	name := UniqueName("t")
 	cmd := exec.Command(os.Args[0], "-test.run=^TestDownAfterKill$")
 	cmd.Env = append(os.Environ(), "DUTLAB_TEST_CHILD_LAB="+name, "DUTLAB_TEST_STATE_DIR="+StateDir)
 	out, err := cmd.StdoutPipe()

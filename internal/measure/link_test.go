@@ -4,10 +4,12 @@ import (
 	"encoding/binary"
 	"testing"
 
-	"github.com/dutlab/dutlab/internal/nsexec"
-	"github.com/dutlab/dutlab/internal/testenv"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/dutlab/dutlab/internal/lab/labtest"
+	"github.com/dutlab/dutlab/internal/nsexec"
+	"github.com/dutlab/dutlab/internal/testenv"
 )
 
 func htons(v uint16) uint16 {
@@ -18,8 +20,8 @@ func htons(v uint16) uint16 {
 
 func TestLinkCounters(t *testing.T) {
 	testenv.RequireRoot(t)
-	ns := testenv.Netns(t, "dlm-")
-	testenv.Veth(t, ns, "x0", nil, ns, "x1", nil)
+	ns := labtest.Netns(t, "dlm-")
+	labtest.Veth(t, ns, "x0", nil, ns, "x1", nil)
 
 	before0, err := LinkCounters(ns, "x0")
 	if err != nil {

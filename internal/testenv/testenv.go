@@ -5,8 +5,6 @@
 package testenv
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -45,14 +43,6 @@ func SkipIfNotSupported(t testing.TB, err error, notSupported error) {
 		SkipOrFail(t, err.Error())
 	}
 	t.Fatal(err)
-}
-
-// UniqueName returns prefix followed by 6 random hex characters, for lab and
-// namespace names that must not clash when test packages run in parallel.
-func UniqueName(prefix string) string {
-	b := make([]byte, 3)
-	_, _ = rand.Read(b)
-	return prefix + hex.EncodeToString(b)
 }
 
 // SerializeMeasurement holds a machine-wide lock until the test ends. Tests

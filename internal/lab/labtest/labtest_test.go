@@ -1,6 +1,7 @@
-package testenv_test
+package labtest_test
 
 import (
+	"errors"
 	"net"
 	"os"
 	"strings"
@@ -8,6 +9,8 @@ import (
 
 	"github.com/vishvananda/netlink"
 
+	"github.com/dutlab/dutlab/internal/lab"
+	"github.com/dutlab/dutlab/internal/lab/labtest"
 	"github.com/dutlab/dutlab/internal/nsexec"
 	"github.com/dutlab/dutlab/internal/testenv"
 )
@@ -34,7 +37,7 @@ func TestNetnsVeth(t *testing.T) {
 	testenv.RequireRoot(t)
 	var nsA, nsB string
 	t.Run("lab", func(t *testing.T) {
-		nsA, nsB = testenv.Netns(t, "dlt-"), testenv.Netns(t, "dlt-")
+		nsA, nsB = labtest.Netns(t, "dlt-"), labtest.Netns(t, "dlt-")
 		if !strings.HasPrefix(nsA, "dlt-") || nsA == nsB {
 			t.Fatalf("names %q, %q", nsA, nsB)
 		}
@@ -64,8 +67,8 @@ func TestNetnsVeth(t *testing.T) {
 
 		macA := net.HardwareAddr{0x02, 0xd1, 0, 0, 0xe, 0}
 		macB := net.HardwareAddr{0x02, 0xd1, 0, 0, 0xe, 1}
-		testenv.Veth(t, nsA, "t0", macA, nsB, "t1", macB)
-		testenv.Veth(t, nsA, "t2", nil, nsA, "t3", nil)
+		labtest.Veth(t, nsA, "t0", macA, nsB, "t1", macB)
+		labtest.Veth(t, nsA, "t2", nil, nsA, "t3", nil)
 		for _, c := range []struct {
 			ns, name string
 			mac      net.HardwareAddr
@@ -90,6 +93,41 @@ func TestNetnsVeth(t *testing.T) {
 		if ns == "" {
 			continue
 		}
+		if _, err := os.Stat(nsexec.Path(ns)); !os.IsNotExist(err) {
+			t.Errorf("netns %s left behind (stat: %v)", ns, err)
+		}
+	}
+}
+
+// TestLoopThrough builds both throwaway labs and checks their wiring, then
+// that Close leaves nothing behind.
+func TestLoopThrough(t *testing.T) {
+	testenv.RequireRoot(t)
+	loop, err := lab.NewLoop("dlt-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := linkIn(t, loop.Netns, loop.B.Name); a.Flags&net.FlagUp == 0 || a.HardwareAddr.String() != loop.B.MAC.String() {
+		t.Errorf("loop end %s: flags %v, MAC %s; want up with MAC %s", loop.B.Name, a.Flags, a.HardwareAddr, loop.B.MAC)
+	}
+	th, err := lab.NewThrough("dlt-")
+	if err != nil {
+		t.Fatal(errors.Join(err, loop.Close()))
+	}
+	for _, e := range []lab.VethEnd{th.G0, th.G1} {
+		if e.Netns != th.Gen || linkIn(t, e.Netns, e.Name).Flags&net.FlagUp == 0 {
+			t.Errorf("generator end %+v is not up in %s", e, th.Gen)
+		}
+	}
+	for _, e := range []lab.VethEnd{th.D0, th.D1} {
+		if e.Netns != th.DUT || linkIn(t, e.Netns, e.Name).Flags&net.FlagUp == 0 {
+			t.Errorf("DUT end %+v is not up in %s", e, th.DUT)
+		}
+	}
+	if err := errors.Join(loop.Close(), th.Close()); err != nil {
+		t.Fatal(err)
+	}
+	for _, ns := range []string{loop.Netns, th.Gen, th.DUT} {
 		if _, err := os.Stat(nsexec.Path(ns)); !os.IsNotExist(err) {
 			t.Errorf("netns %s left behind (stat: %v)", ns, err)
 		}
