@@ -249,44 +249,30 @@ func isProfile(path string) bool {
 }
 
 func newTopologiesCmd(stdout io.Writer) *cobra.Command {
-	var jsonOut string
-	cmd := &cobra.Command{
-		Use:     "topologies",
-		Short:   "List the built-in topologies",
-		Example: "  dutlab topologies\n  sudo dutlab compare --topology veth-basic",
-		Args:    args(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			names := topologies.BuiltinNames()
-			if jsonOut != "" {
-				return writeJSONTo(stdout, jsonOut, "dutlab.topologies", struct {
-					Topologies []string `json:"topologies"`
-				}{names})
-			}
-			for _, n := range names {
-				fmt.Fprintln(stdout, n)
-			}
-			return nil
-		},
-	}
-	jsonFlag(cmd, &jsonOut)
-	return cmd
+	return listCmd(stdout, "topologies", "List the built-in topologies",
+		"  dutlab topologies\n  sudo dutlab compare --topology veth-basic", topologies.BuiltinNames)
 }
 
 func newDatapathsCmd(stdout io.Writer) *cobra.Command {
+	return listCmd(stdout, "datapaths", "List the DUT datapaths",
+		"  dutlab datapaths\n  sudo dutlab run --datapath reflector", dut.Names)
+}
+
+// listCmd is a command that lists names: one a line, or as JSON of type
+// dutlab.<name> holding {"<name>": [...]}.
+func listCmd(stdout io.Writer, name, short, example string, names func() []string) *cobra.Command {
 	var jsonOut string
 	cmd := &cobra.Command{
-		Use:     "datapaths",
-		Short:   "List the DUT datapaths",
-		Example: "  dutlab datapaths\n  sudo dutlab run --datapath reflector",
+		Use:     name,
+		Short:   short,
+		Example: example,
 		Args:    args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			names := dut.Names()
+			list := names()
 			if jsonOut != "" {
-				return writeJSONTo(stdout, jsonOut, "dutlab.datapaths", struct {
-					Datapaths []string `json:"datapaths"`
-				}{names})
+				return writeJSONTo(stdout, jsonOut, "dutlab."+name, map[string][]string{name: list})
 			}
-			for _, n := range names {
+			for _, n := range list {
 				fmt.Fprintln(stdout, n)
 			}
 			return nil
