@@ -272,7 +272,7 @@ func (e *Engine) Run(ctx context.Context, job generator.Job) (generator.Stats, e
 			st.Info["latency_"+k+"_ns"] = strconv.FormatInt(v, 10)
 		}
 		st.Info["latency_mean_ns"] = strconv.FormatInt(int64(l.Mean), 10)
-		st.Info["latency_buckets"] = "exact below 128 ns, then 64 linear sub-buckets per power of two; values are bucket lower bounds"
+		st.Info["latency_buckets"] = "internal/measure/histogram.h: exact below 128 ns, then 64 linear sub-buckets per power of two; values are bucket midpoints"
 		// The probe-carrying frames made in the window and received stamped
 		// inside it, once each (the fast path counts duplicates over the
 		// last 2048 sequence numbers of each stream).

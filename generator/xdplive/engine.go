@@ -395,7 +395,7 @@ func (e *Engine) Run(ctx context.Context, job generator.Job) (st generator.Stats
 			sent += last.probeSent[i] - first.probeSent[i]
 		}
 		st.Latency = summarize(sent, probes, lastRx.rx)
-		st.Info["latency_buckets"] = "exact below 128 ns, then 64 linear sub-buckets per power of two; percentiles are bucket midpoints, min and max exact"
+		st.Info["latency_buckets"] = "internal/measure/histogram.h: exact below 128 ns, then 64 linear sub-buckets per power of two; percentiles are bucket midpoints, min and max exact"
 		st.Info["probe_too_old"] = strconv.FormatUint(probes.TooOld, 10)
 		st.Info["probe_future"] = strconv.FormatUint(lastRx.rx.ProbeFuture, 10)
 	}

@@ -3,71 +3,20 @@ package xdplive
 import (
 	"errors"
 	"fmt"
-	"math"
-	"math/bits"
 	"net"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 
+	"github.com/dutlab/dutlab/internal/measure"
 	"github.com/dutlab/dutlab/internal/nsexec"
 )
 
-// Histogram layout, the Go twin of LAT_* in bpf/sink.c: values below
-// latExact exactly, then latSub linear sub-buckets per power of two up to
-// 2^latMaxMSB; larger values land in the last bucket.
-const (
-	latSubBits  = 6
-	latSub      = 1 << latSubBits // 64
-	latExact    = 2 * latSub      // 128
-	latMaxMSB   = 33
-	latBuckets  = latExact + (latMaxMSB-latSubBits)*latSub // 1856
-	maxProbeIDs = 64                                       // MAX_PROBE_STREAMS
-)
+const maxProbeIDs = 64 // MAX_PROBE_STREAMS
 
-// LatencyErrorPct bounds the relative error of a percentile reported as its
-// bucket's midpoint: half a bucket width over the bucket's lower bound,
-// 1/(2*64). It holds up to 2^34 ns (17 s).
-const LatencyErrorPct = 100.0 / (2 * latSub)
-
-// bucketOf is the Go twin of lat_bucket in bpf/sink.c.
-func bucketOf(v uint64) int {
-	if v < latExact {
-		return int(v)
-	}
-	msb := 63 - bits.LeadingZeros64(v)
-	if msb > latMaxMSB {
-		return latBuckets - 1
-	}
-	return latExact + (msb-latSubBits-1)*latSub + int(v>>(msb-latSubBits)&(latSub-1))
-}
-
-// bucketLow is the smallest value in bucket b.
-func bucketLow(b int) uint64 {
-	if b < latExact {
-		return uint64(b)
-	}
-	e := (b-latExact)/latSub + latSubBits + 1
-	return uint64(latSub+(b-latExact)%latSub) << (e - latSubBits)
-}
-
-// bucketHigh is the largest value in bucket b.
-func bucketHigh(b int) uint64 {
-	if b >= latBuckets-1 {
-		return math.MaxUint64
-	}
-	return bucketLow(b+1) - 1
-}
-
-// bucketMid is the value reported for bucket b: its midpoint (exact below
-// latExact, where a bucket holds one value).
-func bucketMid(b int) uint64 {
-	if b >= latBuckets-1 {
-		return bucketLow(b)
-	}
-	lo := bucketLow(b)
-	return lo + (bucketLow(b+1)-lo)/2
-}
+// LatencyErrorPct bounds the relative error of a latency percentile: the
+// sink records into internal/measure's histogram layout.
+const LatencyErrorPct = measure.HistErrorPct
 
 // sinkConfig is what xdp_sink is loaded with.
 type sinkConfig struct {
@@ -78,7 +27,7 @@ type sinkConfig struct {
 // sinkCounts is a sum over CPUs of the sink's counters and histogram.
 type sinkCounts struct {
 	sinkSinkCounters
-	latency [latBuckets]uint64
+	latency [measure.HistBuckets]uint64
 }
 
 func (a sinkCounts) sub(b sinkCounts) sinkCounts {
@@ -228,26 +177,9 @@ func (s *sink) setWindow(start, end uint64) error {
 	return nil
 }
 
-// percentile returns the midpoint of the bucket holding quantile q of hist
-// (the value of rank ceil(q*total)), 0 for an empty histogram.
-func percentile(hist *[latBuckets]uint64, q float64) uint64 {
-	var total uint64
-	for _, v := range hist {
-		total += v
-	}
-	if total == 0 {
-		return 0
-	}
-	rank := uint64(math.Ceil(q * float64(total)))
-	rank = max(rank, 1)
-	var seen uint64
-	for b, v := range hist {
-		seen += v
-		if seen >= rank {
-			return bucketMid(b)
-		}
-	}
-	return bucketMid(latBuckets - 1)
+// percentile returns the midpoint of the bucket holding quantile q of hist.
+func percentile(hist *[measure.HistBuckets]uint64, q float64) uint64 {
+	return measure.Percentile(hist[:], q)
 }
 
 // resolveIfindex returns ifindex, or looks name up in the calling thread's

@@ -14,6 +14,7 @@ import (
 	"github.com/gopacket/gopacket/pcapgo"
 
 	"github.com/dutlab/dutlab/generator"
+	"github.com/dutlab/dutlab/internal/measure"
 	"github.com/dutlab/dutlab/internal/testenv"
 )
 
@@ -21,42 +22,6 @@ const (
 	xdpAborted = 0
 	xdpDrop    = 1
 )
-
-func TestBuckets(t *testing.T) {
-	for b := 0; b < latBuckets; b++ {
-		lo, hi := bucketLow(b), bucketHigh(b)
-		if bucketOf(lo) != b || bucketOf(hi) != b {
-			t.Fatalf("bucket %d: [%d, %d] maps to %d..%d", b, lo, hi, bucketOf(lo), bucketOf(hi))
-		}
-		if b > 0 && bucketHigh(b-1)+1 != lo {
-			t.Fatalf("bucket %d does not start after bucket %d", b, b-1)
-		}
-		// The midpoint is within LatencyErrorPct of every value in the bucket.
-		if b < latBuckets-1 {
-			mid := float64(bucketMid(b))
-			for _, v := range []uint64{lo, hi} {
-				if e := math.Abs(mid-float64(v)) / float64(v) * 100; v > 0 && e > LatencyErrorPct {
-					t.Fatalf("bucket %d [%d, %d]: midpoint %v is %.3f%% off %d, bound %.3f%%", b, lo, hi, mid, e, v, LatencyErrorPct)
-				}
-			}
-		}
-	}
-	if bucketOf(math.MaxUint64) != latBuckets-1 {
-		t.Errorf("MaxUint64 in bucket %d", bucketOf(math.MaxUint64))
-	}
-	if lo := bucketLow(latBuckets - 1); lo > 17_200_000_000 || bucketHigh(latBuckets-2) < 10_000_000_000 {
-		t.Errorf("histogram ends at %d ns, want past 10 s", lo)
-	}
-	var h [latBuckets]uint64
-	h[bucketOf(1000)] = 99
-	h[bucketOf(50000)] = 1
-	if p := percentile(&h, 0.5); math.Abs(float64(p)-1000)/1000*100 > LatencyErrorPct {
-		t.Errorf("p50 = %d, want 1000 within %.2f%%", p, LatencyErrorPct)
-	}
-	if p := percentile(&h, 1); math.Abs(float64(p)-50000)/50000*100 > LatencyErrorPct {
-		t.Errorf("max = %d, want 50000 within %.2f%%", p, LatencyErrorPct)
-	}
-}
 
 // probeFrame returns the frame of tp stamped as probe seq of stream id, sent at ts.
 func probeFrame(tp generator.Template, id uint16, seq uint32, ts uint64) []byte {
@@ -132,8 +97,8 @@ func TestSinkProbe(t *testing.T) {
 	var n uint64
 	for b, v := range c.latency {
 		n += v
-		if v != 0 && (bucketHigh(b) < 1_000_000 || bucketLow(b) > 1_000_000+slack) {
-			t.Errorf("latency bucket %d [%d, %d] has %d; want 1 ms + up to %d ns", b, bucketLow(b), bucketHigh(b), v, slack)
+		if v != 0 && (measure.BucketHigh(b) < 1_000_000 || measure.BucketLow(b) > 1_000_000+slack) {
+			t.Errorf("latency bucket %d [%d, %d] has %d; want 1 ms + up to %d ns", b, measure.BucketLow(b), measure.BucketHigh(b), v, slack)
 		}
 	}
 	if n != 3 {
@@ -212,7 +177,7 @@ func TestSummarize(t *testing.T) {
 	var rx sinkCounts
 	rx.LatPackets, rx.LatSumNs, rx.LatMaxNs, rx.LatMinInv = 4, 4000, 1300, ^uint64(700)
 	for _, v := range []uint64{700, 1000, 1000, 1300} {
-		rx.latency[bucketOf(v)]++
+		rx.latency[measure.BucketOf(v)]++
 	}
 	l := summarize(10, probeCounts{Received: 4, Reordered: 1, Duplicates: 2}, rx)
 	if l.Sent != 10 || l.Received != 4 || l.Lost != 6 || l.Reordered != 1 || l.Duplicates != 2 {

@@ -3,6 +3,8 @@ package dpdk
 import (
 	"strconv"
 	"strings"
+
+	"github.com/dutlab/dutlab/internal/measure"
 )
 
 // EALOptions are the EAL arguments dutlab uses. Args renders them.
@@ -239,72 +241,18 @@ const (
 	ProbeSize      = 18
 )
 
-// Histogram layout shared with the C fast path: values (ns) below 128 are
-// exact; above, 64 linear sub-buckets per power of two.
-const HistBuckets = 2560
+// HistBuckets is the size of the fast path's latency histogram: the layout
+// of internal/measure/histogram.h, which fastpath.h includes.
+const HistBuckets = measure.HistBuckets
 
-// BucketValue returns the lowest value (ns) that falls in bucket i.
-func BucketValue(i int) int64 {
-	if i < 128 {
-		return int64(i)
-	}
-	e := (i-128)/64 + 7
-	sub := (i - 128) % 64
-	return int64(64+sub) << (e - 6)
-}
-
-// BucketOf returns the bucket of value v (ns); the Go twin of the C code.
-func BucketOf(v uint64) int {
-	if v < 128 {
-		return int(v)
-	}
-	e := 63
-	for v>>uint(e) == 0 {
-		e--
-	}
-	i := 128 + (e-7)*64 + int((v>>uint(e-6))&63)
-	if i >= HistBuckets {
-		i = HistBuckets - 1
-	}
-	return i
-}
-
-// Summarize turns histogram buckets (see BucketValue) into a latency summary;
-// values are bucket lower bounds, within 1/64 of the true value.
+// Summarize turns the fast path's histogram into a latency summary (bucket
+// midpoints, see measure.Summarize); nil when it is empty.
 func Summarize(hist []uint64) *Latency {
-	var n uint64
-	var sum float64
-	lo, hi := -1, -1
-	for i, c := range hist {
-		if c == 0 {
-			continue
-		}
-		if lo < 0 {
-			lo = i
-		}
-		hi = i
-		n += c
-		sum += float64(c) * float64(BucketValue(i))
-	}
-	if n == 0 {
+	s := measure.Summarize(hist)
+	if s == nil {
 		return nil
 	}
-	at := func(q float64) int64 {
-		want := uint64(q*float64(n) + 0.5)
-		if want == 0 {
-			want = 1
-		}
-		var seen uint64
-		for i, c := range hist {
-			seen += c
-			if seen >= want {
-				return BucketValue(i)
-			}
-		}
-		return BucketValue(hi)
-	}
-	return &Latency{Count: n, Min: BucketValue(lo), P50: at(0.50), P99: at(0.99), P999: at(0.999),
-		Max: BucketValue(hi), Mean: sum / float64(n)}
+	return &Latency{Count: s.Count, Min: s.MinNs, P50: s.P50Ns, P99: s.P99Ns, P999: s.P999Ns, Max: s.MaxNs, Mean: s.MeanNs}
 }
 
 // Capture is the first frames a generator sent and received, in time order

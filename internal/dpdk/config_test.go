@@ -3,26 +3,20 @@ package dpdk
 import (
 	"slices"
 	"testing"
+
+	"github.com/dutlab/dutlab/internal/measure"
 )
 
-func TestBuckets(t *testing.T) {
-	for _, v := range []uint64{0, 1, 127, 128, 129, 1000, 65535, 1 << 20, 123456789} {
-		i := BucketOf(v)
-		lo, next := BucketValue(i), BucketValue(i+1)
-		if uint64(lo) > v || uint64(next) <= v {
-			t.Errorf("value %d in bucket %d = [%d,%d)", v, i, lo, next)
-		}
-	}
-}
-
+// TestSummarize checks the fast path's summary is measure's, in the
+// fields the worker's JSON carries.
 func TestSummarize(t *testing.T) {
 	h := make([]uint64, HistBuckets)
 	for v := uint64(1); v <= 1000; v++ {
-		h[BucketOf(v*1000)]++
+		h[measure.BucketOf(v*1000)]++
 	}
-	l := Summarize(h)
-	if l.Count != 1000 || l.Min > 1000 || l.P50 < 490000 || l.P50 > 500000 || l.Max < 984000 {
-		t.Fatalf("summary %+v", l)
+	l, m := Summarize(h), measure.Summarize(h)
+	if l.Count != m.Count || l.Min != m.MinNs || l.P50 != m.P50Ns || l.P99 != m.P99Ns || l.P999 != m.P999Ns || l.Max != m.MaxNs || l.Mean != m.MeanNs {
+		t.Fatalf("summary %+v, measure says %+v", l, m)
 	}
 	if Summarize(make([]uint64, HistBuckets)) != nil {
 		t.Fatal("empty histogram has a summary")

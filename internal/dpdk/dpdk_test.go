@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dutlab/dutlab/internal/measure"
 	"github.com/dutlab/dutlab/internal/testenv"
 )
 
@@ -532,5 +533,22 @@ func TestTemplateModes(t *testing.T) {
 	}
 	if err := SetupGen(two[:1], []GenWorker{{TX: true, Pool: pool, Burst: MaxTxBurst + 1}}); err == nil {
 		t.Error("TX burst above the maximum: no error")
+	}
+}
+
+// TestHistogramLayout holds the C fast path's bucketing (histogram.h, shared
+// with the xdp-live sink) to the Go twin in internal/measure.
+func TestHistogramLayout(t *testing.T) {
+	for _, v := range []uint64{0, 1, 127, 128, 129, 1000, 65535, 1 << 20, 123456789, 1 << 33, 1<<34 - 1, 1 << 34, 1 << 63} {
+		if c, g := histBucket(v), measure.BucketOf(v); c != g {
+			t.Errorf("value %d: C bucket %d, Go bucket %d", v, c, g)
+		}
+	}
+	for b := 0; b < measure.HistBuckets; b++ {
+		for _, v := range []uint64{measure.BucketLow(b), measure.BucketHigh(b)} {
+			if c := histBucket(v); c != b {
+				t.Fatalf("value %d: C bucket %d, want %d", v, c, b)
+			}
+		}
 	}
 }

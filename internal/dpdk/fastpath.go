@@ -84,6 +84,7 @@ static void dl_gen_set_spool(int i, unsigned k, struct rte_mempool *mp) { dl_gen
 static void dl_gen_run(int i) { dl_gen_loop(&dl_gen[i]); }
 static struct dl_counters *dl_gen_counters(int i) { return &dl_gen[i].c; }
 static uint64_t *dl_gen_hist(int i) { return dl_gen[i].hist; }
+static unsigned dl_hist_bucket_of(uint64_t v) { return dl_hist_bucket(v); }
 
 static void dl_fwd_set_worker(int i, uint16_t inp, uint16_t inq, uint16_t outp, uint16_t outq,
 	int rewrite, int drain_out, const uint8_t *src, const uint8_t *dst)
@@ -400,6 +401,10 @@ func GenWorkerMax(i int) uint64 { return uint64(C.dl_gen_max(C.int(i))) }
 
 // GenCounters reads worker i's counters.
 func GenCounters(i int) Counters { return readCounters(C.dl_gen_counters(C.int(i))) }
+
+// histBucket is the C fast path's bucket of v, for the test that holds it
+// to measure.BucketOf.
+func histBucket(v uint64) int { return int(C.dl_hist_bucket_of(C.uint64_t(v))) }
 
 // GenHistogram adds worker i's latency buckets (ns, see BucketValue) into dst,
 // which must hold HistBuckets entries.

@@ -17,12 +17,13 @@
 #include <rte_ether.h>
 #include <rte_memcpy.h>
 
+#include "../measure/histogram.h" /* DL_HIST_BUCKETS, dl_hist_bucket */
+
 #define DL_BURST 32 /* RX and forwarding burst */
 #define DL_TX_BURST_MAX 128
 #define DL_MAX_WORKERS 64
 #define DL_MAX_STREAMS 16
 #define DL_TMPL_MAX 2048
-#define DL_HIST_BUCKETS 2560 /* keep equal to HistBuckets in config.go */
 #define DL_PROBE_SIG 0x444c5031u /* "DLP1", generator.ProbeSignature */
 
 /*
@@ -219,16 +220,6 @@ static inline uint64_t dl_tsc_ns(uint64_t tsc, uint64_t hz)
 /* dl_csum_add adds the 16-bit words of v (host order value, big-endian on the wire). */
 static inline uint32_t dl_csum_add32(uint32_t sum, uint32_t v) { return sum + (v >> 16) + (v & 0xffff); }
 
-static inline unsigned dl_bucket(uint64_t v)
-{
-	unsigned e, i;
-	if (v < 128)
-		return (unsigned)v;
-	e = 63 - __builtin_clzll(v);
-	i = 128 + (e - 7) * 64 + (unsigned)((v >> (e - 6)) & 63);
-	return i < DL_HIST_BUCKETS ? i : DL_HIST_BUCKETS - 1;
-}
-
 /* dl_cap copies frames into recs until it holds max. Rare: the caller tests *n < max. */
 static void dl_cap(struct dl_cap_rec *recs, uint32_t *n, uint32_t max, struct rte_mbuf **pkts, unsigned cnt,
 		   uint64_t ts_ns)
@@ -300,7 +291,7 @@ static inline void dl_gen_rx(struct dl_gen_worker *w, uint64_t hz)
 			if (ts >= win && ts <= now) {
 				w->c.rx_win++;
 				w->c.rx_win_bytes += len;
-				w->hist[dl_bucket(now - ts)]++;
+				w->hist[dl_hist_bucket(now - ts)]++;
 				w->c.dup += dup;
 			}
 			if ((int32_t)(seq - *last) < 0)

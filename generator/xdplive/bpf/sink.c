@@ -7,7 +7,7 @@
  * which tells reordered (below the highest) and duplicate (seen before)
  * probes apart. Probes stamped inside the measured window (sink_window, set
  * by the engine) are counted, and their one-way latency (now minus the probe
- * timestamp, both bpf_ktime_get_ns on this host) goes into an HDR-like
+ * timestamp, both bpf_ktime_get_ns on this host) goes into the latency
  * histogram. With capture_frames set it also copies the first frames it sees
  * into a ring buffer for the engine's RX pcap. It sees arbitrary traffic, so
  * every read is bounds-checked and nothing it parses can make it abort. */
@@ -20,19 +20,11 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 
+#include "../../../internal/measure/histogram.h"
 #include "probe.h"
 #include "capture.h"
 
-/* Latency histogram in ns: values below LAT_EXACT exactly, then LAT_SUB
- * linear sub-buckets per power of two, so a bucket is at most 1/64 of its
- * lower bound wide (its midpoint is within 0.79% of any value in it). The
- * last power of two is 2^33 (values up to 17.1 s); larger values land in the
- * last bucket. */
-#define LAT_SUB_BITS 6
-#define LAT_SUB (1 << LAT_SUB_BITS)            /* 64 */
-#define LAT_EXACT (2 * LAT_SUB)                /* 128 */
-#define LAT_MAX_MSB 33
-#define LAT_BUCKETS (LAT_EXACT + (LAT_MAX_MSB - LAT_SUB_BITS) * LAT_SUB) /* 1856 */
+/* Latency histogram in ns: the layout of internal/measure/histogram.h. */
 
 /* Probe streams the sink tracks: stream ids 0..MAX_PROBE_STREAMS-1. */
 #define MAX_PROBE_STREAMS 64
@@ -69,7 +61,7 @@ struct {
 } sink_stats SEC(".maps");
 
 struct lat_hist {
-	__u64 n[LAT_BUCKETS];
+	__u64 n[DL_HIST_BUCKETS];
 };
 
 /* Latency histogram of window probes, per CPU: one entry, read in one lookup. */
@@ -121,24 +113,6 @@ struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, CAPTURE_RING_SIZE);
 } sink_capture SEC(".maps");
-
-static __always_inline __u32 lat_bucket(__u64 v)
-{
-	__u32 msb = 0;
-	__u64 x = v;
-
-	if (v < LAT_EXACT)
-		return v;
-	if (x >> 32) { x >>= 32; msb += 32; }
-	if (x >> 16) { x >>= 16; msb += 16; }
-	if (x >> 8) { x >>= 8; msb += 8; }
-	if (x >> 4) { x >>= 4; msb += 4; }
-	if (x >> 2) { x >>= 2; msb += 2; }
-	if (x >> 1) { msb += 1; }
-	if (msb > LAT_MAX_MSB)
-		return LAT_BUCKETS - 1;
-	return LAT_EXACT + (msb - LAT_SUB_BITS - 1) * LAT_SUB + ((v >> (msb - LAT_SUB_BITS)) & (LAT_SUB - 1));
-}
 
 /* track records sequence number seq of a probe; in says whether the probe
  * belongs to the measured window. It returns 1 for a duplicate. Word w of
@@ -305,8 +279,8 @@ int xdp_sink(struct xdp_md *ctx)
 	hist = bpf_map_lookup_elem(&sink_latency, &key);
 	if (!hist)
 		return XDP_DROP;
-	b = lat_bucket(lat);
-	if (b < LAT_BUCKETS)
+	b = dl_hist_bucket(lat);
+	if (b < DL_HIST_BUCKETS)
 		hist->n[b]++;
 	return XDP_DROP;
 }
