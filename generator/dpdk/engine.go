@@ -3,7 +3,7 @@
 // which runs the C fast path of internal/dpdk in the job's namespace.
 //
 // The engine side is pure Go (no cgo): it builds the templates
-// (generator.BuildUDP for streams that vary only the UDP source port,
+// (generator.BuildUDP, BuildFrame's UDP template, for streams that vary only the UDP source port,
 // generator.Compile's field programs for the rest, see ProgramStream), picks
 // the ports' vdevs, starts the worker and turns its JSON stats lines into
 // generator.Stats. The worker side, RunWorker (worker.go, tag "dpdk"), is what
