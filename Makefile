@@ -10,7 +10,7 @@ BIN := bin
 APT_PKGS := clang llvm libbpf-dev linux-libc-dev pkg-config gcc make git \
 	dpdk dpdk-dev libdpdk-dev nftables bpftool iproute2 ethtool netsniff-ng linux-perf
 
-.PHONY: all deps build generate check-generate vet test test-short demo clean
+.PHONY: all deps build generate check-generate vet test test-short demo docs clean
 
 all: build
 
@@ -50,6 +50,12 @@ test: deps build vet
 
 demo: deps build
 	./$(BIN)/dutlab compare
+
+# Renders docs/architecture.svg from its Graphviz source (needs graphviz; the SVG is committed).
+docs: docs/architecture.svg
+
+docs/architecture.svg: docs/architecture.dot
+	dot -Tsvg $< -o $@
 
 clean:
 	rm -rf $(BIN)

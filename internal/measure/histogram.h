@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause) */
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /* The one latency histogram layout of dutlab, shared by the xdp-live sink
  * (BPF), the dpdk engine's fast path (C) and internal/measure/histogram.go
  * (Go, which must stay in step: a test compares them).
