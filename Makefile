@@ -23,10 +23,11 @@ deps:
 	@test -x "$(GO)" || { echo "Go 1.26 is needed (not found in PATH or /usr/local/go/bin)"; exit 1; }
 	@$(GO) mod download
 
-# The commit and build date go into `dutlab version` and every Result manifest.
+# The version, commit and build date go into `dutlab version` and every Result manifest.
 COMMIT := $(shell git rev-parse HEAD 2>/dev/null)$(shell git diff --quiet HEAD -- 2>/dev/null || echo -dirty)
 BUILD_DATE := $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
-LDFLAGS := -X github.com/dutlab/dutlab/internal/buildinfo.Commit=$(COMMIT) -X github.com/dutlab/dutlab/internal/buildinfo.Date=$(BUILD_DATE)
+VERSION := $(shell git describe --tags --always --dirty 2>/dev/null)
+LDFLAGS := -X github.com/dutlab/dutlab/internal/buildinfo.Version=$(VERSION) -X github.com/dutlab/dutlab/internal/buildinfo.Commit=$(COMMIT) -X github.com/dutlab/dutlab/internal/buildinfo.Date=$(BUILD_DATE)
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/dutlab ./cmd/dutlab

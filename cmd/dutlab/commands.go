@@ -286,7 +286,7 @@ func newVersionCmd(stdout io.Writer) *cobra.Command {
 	var jsonOut string
 	cmd := &cobra.Command{
 		Use:     "version",
-		Short:   "Print the commit and build date",
+		Short:   "Print the version, commit and build date",
 		Example: "  dutlab version\n  dutlab version --json -",
 		Args:    args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -296,12 +296,16 @@ func newVersionCmd(stdout io.Writer) *cobra.Command {
 			}
 			commit, date := bi.Commit, bi.Date
 			if commit == "" {
-				commit = "unknown commit"
+				commit = "unknown"
 			}
 			if date == "" {
-				date = "unknown date"
+				date = "at an unknown date"
 			}
-			fmt.Fprintf(stdout, "dutlab %s built %s with %s\n", commit, date, bi.GoVersion)
+			version := bi.Version
+			if version == "" {
+				version = "(devel)"
+			}
+			fmt.Fprintf(stdout, "dutlab %s (commit %s, built %s with %s)\n", version, commit, date, bi.GoVersion)
 			return nil
 		},
 	}

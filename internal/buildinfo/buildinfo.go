@@ -1,6 +1,6 @@
 // Package buildinfo says which source a binary was built from. The Makefile
-// sets Commit and Date with -ldflags -X; a plain `go build` in a git checkout
-// falls back to the VCS stamp Go embeds.
+// sets Version, Commit and Date with -ldflags -X; a plain `go build` in a git
+// checkout falls back to the module version and VCS stamp Go embeds.
 package buildinfo
 
 import (
@@ -8,14 +8,16 @@ import (
 	"runtime/debug"
 )
 
-// Set by the Makefile: -X github.com/dutlab/dutlab/internal/buildinfo.Commit=... .Date=...
+// Set by the Makefile: -X github.com/dutlab/dutlab/internal/buildinfo.Version=... .Commit=... .Date=...
 var (
-	Commit string // git commit, with "-dirty" when the tree had changes
-	Date   string // build date, RFC 3339 UTC
+	Version string // git describe: the nearest tag, or the short commit without one
+	Commit  string // git commit, with "-dirty" when the tree had changes
+	Date    string // build date, RFC 3339 UTC
 )
 
 // Info is what a binary knows about its build.
 type Info struct {
+	Version   string `json:"version"`
 	Commit    string `json:"commit"`
 	Date      string `json:"build_date"`
 	GoVersion string `json:"go_version"`
@@ -24,8 +26,11 @@ type Info struct {
 // Get returns the build info, from the linker flags or else from Go's VCS
 // stamp; fields stay empty when neither says.
 func Get() Info {
-	in := Info{Commit: Commit, Date: Date, GoVersion: runtime.Version()}
+	in := Info{Version: Version, Commit: Commit, Date: Date, GoVersion: runtime.Version()}
 	if bi, ok := debug.ReadBuildInfo(); ok {
+		if in.Version == "" {
+			in.Version = bi.Main.Version // a pseudo-version from the VCS stamp, or (devel)
+		}
 		var modified bool
 		for _, s := range bi.Settings {
 			switch s.Key {

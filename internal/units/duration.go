@@ -16,7 +16,7 @@ const DurationHelp = "a Go duration (10s, 500ms, 1m30s) or plain seconds (10, 0.
 func ParseDuration(s string) (time.Duration, error) {
 	d, err := parseDuration(s)
 	if err == nil && d == 0 {
-		err = fmt.Errorf("duration %q is zero; want a positive %s", s, DurationHelp)
+		err = fmt.Errorf("duration %q is zero; want %s, above zero", s, DurationHelp)
 	}
 	return d, err
 }
