@@ -448,7 +448,7 @@ func manifest(o Options) Manifest {
 		}
 	}
 	bi := buildinfo.Get()
-	m.Commit, m.BuildDate = bi.Commit, bi.Date
+	m.Version, m.Commit, m.BuildDate = bi.Version, bi.Commit, bi.Date
 	return m
 }
 

@@ -86,6 +86,7 @@ type DUTCounters struct {
 // Manifest records what made a result.
 type Manifest struct {
 	Tool      string            `json:"tool"`
+	Version   string            `json:"version,omitempty"`
 	Commit    string            `json:"commit,omitempty"`
 	BuildDate string            `json:"build_date,omitempty"`
 	GoVersion string            `json:"go_version"`
