@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/dutlab/dutlab/compare/dpdkbench"
+	"github.com/dutlab/dutlab/internal/buildinfo"
 	"github.com/dutlab/dutlab/internal/units"
 )
 
@@ -74,9 +75,17 @@ func runBenchDPDK(cmd *cobra.Command, o dpdkbench.Options, jsonOut string, stdou
 	tw.Flush()
 	fmt.Fprintf(table, "\nboth sides measured in this run, one measured lcore on core %d (main lcores on core %d)\n", max(o.MeasuredCore, 1), o.MainCore)
 	if jsonOut != "" {
-		if jerr := writeJSONTo(stdout, jsonOut, "dutlab.bench", rep); jerr != nil {
+		doc := benchDoc{Report: rep, Build: buildinfo.Get()}
+		if jerr := writeJSONTo(stdout, jsonOut, "dutlab.bench", doc); jerr != nil {
 			return jerr
 		}
 	}
 	return err
+}
+
+// benchDoc is the bench's JSON document: the report and the build that
+// measured it (its manifest).
+type benchDoc struct {
+	dpdkbench.Report
+	Build buildinfo.Info `json:"build"`
 }

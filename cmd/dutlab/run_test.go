@@ -13,6 +13,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/dutlab/dutlab/compare/dpdkbench"
+	"github.com/dutlab/dutlab/internal/buildinfo"
 	"github.com/dutlab/dutlab/internal/lab"
 	"github.com/dutlab/dutlab/internal/testenv"
 	"github.com/dutlab/dutlab/topologies"
@@ -135,4 +137,18 @@ func TestRunInterruptExits130(t *testing.T) {
 	require.Equal(t, exitInterrupted, code, errOut)
 	require.Contains(t, errOut, "interrupted")
 	requireLabGone(t, spec)
+}
+
+// TestBenchDocument: the bench's JSON carries its rows, the build that
+// measured them, schema and type.
+func TestBenchDocument(t *testing.T) {
+	var b strings.Builder
+	doc := benchDoc{Report: dpdkbench.Report{Rows: []dpdkbench.Row{{Name: "null", Peer: "dpdk-testpmd"}}}, Build: buildinfo.Get()}
+	require.NoError(t, jsonDoc(&b, "dutlab.bench", doc))
+	var got map[string]any
+	require.NoError(t, json.Unmarshal([]byte(b.String()), &got))
+	require.Equal(t, "dutlab.bench", got["type"])
+	require.Equal(t, float64(1), got["schema"])
+	require.Len(t, got["rows"], 1)
+	require.Contains(t, got["build"], "go_version")
 }
