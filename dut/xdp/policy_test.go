@@ -344,3 +344,16 @@ func BenchmarkPolicy(b *testing.B) {
 		})
 	}
 }
+
+// FuzzPolicyXDP feeds arbitrary frames to xdp_policy and the model: they
+// must agree on every one the kernel runs. CI runs it for a bounded time.
+func FuzzPolicyXDP(f *testing.F) {
+	rng := rand.New(rand.NewPCG(7, 7))
+	for _, fr := range genFrames(f, rng, 64) {
+		f.Add(fr)
+	}
+	pr := newPair(f, loadPolicyFile(f, "edge.yaml"))
+	f.Fuzz(func(t *testing.T, frame []byte) {
+		pr.check(t, frame, "fuzzed frame")
+	})
+}
