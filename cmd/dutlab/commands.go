@@ -13,6 +13,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/dutlab/dutlab/dut"
+	"github.com/dutlab/dutlab/dut/policy"
 	"github.com/dutlab/dutlab/generator"
 	"github.com/dutlab/dutlab/internal/buildinfo"
 	"github.com/dutlab/dutlab/internal/dpdk"
@@ -171,11 +172,11 @@ func newCheckCmd(stdout, stderr io.Writer) *cobra.Command {
 	var jsonOut string
 	cmd := &cobra.Command{
 		Use:   "check FILE...",
-		Short: "Validate topology and profile files",
-		Long: `check parses each file as a topology or, when it has a top-level streams key,
-as a traffic profile, and reports every error with file:line: field. It
-exits 1 when a file has errors.`,
-		Example: "  dutlab check topologies/builtin/*.yaml examples/profiles/*.yaml",
+		Short: "Validate topology, profile and policy files",
+		Long: `check parses each file as a topology, as a traffic profile (a top-level
+streams key) or as a policy (a top-level firewall or lb key), and reports
+every error with file:line: field. It exits 1 when a file has errors.`,
+		Example: "  dutlab check topologies/builtin/*.yaml examples/profiles/*.yaml examples/policies/*.yaml",
 		Args:    args(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, a []string) error {
 			var errs []error
@@ -208,6 +209,16 @@ exits 1 when a file has errors.`,
 }
 
 func checkFile(file string) checked {
+	if isPolicy(file) {
+		c := checked{File: file, Kind: "policy"}
+		p, err := policy.Load(file)
+		if err != nil {
+			c.Error = err.Error()
+			return c
+		}
+		c.OK, c.Summary = true, fmt.Sprintf("policy %s, %d rules, %d blocklisted prefixes, %d VIPs", p.Name, len(p.Firewall.Rules), len(p.Firewall.Blocklist), len(p.LB.VIPs))
+		return c
+	}
 	if isProfile(file) {
 		c := checked{File: file, Kind: "profile"}
 		p, err := generator.LoadProfile(file)
@@ -230,6 +241,27 @@ func checkFile(file string) checked {
 	}
 	c.OK, c.Summary = true, fmt.Sprintf("lab %s, %d nodes, %d links", spec.Name, len(spec.Nodes), len(spec.Links))
 	return c
+}
+
+// isPolicy says whether the file at path is a policy: a mapping with a
+// top-level firewall or lb key.
+func isPolicy(path string) bool {
+	top := topKeys(path)
+	_, fw := top["firewall"]
+	_, lb := top["lb"]
+	return fw || lb
+}
+
+func topKeys(path string) map[string]any {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	var top map[string]any
+	if yaml.Unmarshal(b, &top) != nil {
+		return nil
+	}
+	return top
 }
 
 // isProfile says whether the file at path is a traffic profile rather than a

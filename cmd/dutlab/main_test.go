@@ -2,17 +2,20 @@ package main
 
 import (
 	"bytes"
+	"encoding/hex"
 	"encoding/json"
 	"flag"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/stretchr/testify/require"
 
 	"github.com/dutlab/dutlab/compare"
+	"github.com/dutlab/dutlab/generator"
 	"github.com/dutlab/dutlab/internal/lab"
 	"github.com/dutlab/dutlab/internal/testenv"
 	"github.com/dutlab/dutlab/topologies"
@@ -204,4 +207,44 @@ func TestRowFailures(t *testing.T) {
 	res.Results[1].Error = "attach: operation not permitted"
 	err := rowFailures(res, -1)
 	require.ErrorContains(t, err, "xdp-native: attach: operation not permitted", "a failed row fails the run")
+}
+
+// TestPolicyEval runs a pcap through the model and, as root, through
+// xdp_policy: the verdicts come out, and the datapath agrees with the model.
+func TestPolicyEval(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.pcap")
+	frames := [][]byte{
+		// 198.18.0.1 -> 198.19.0.100 TCP 40000 -> 80 SYN: balanced.
+		mustHex(t, "020000000002020000000001080045000028000100004006f0fec6120001c6130064"+"9c400050000000010000000050020000d9e50000"),
+		make([]byte, 60), // not IP: forwarded unchanged but for its MACs
+	}
+	c, err := generator.NewCapture(in, len(frames))
+	require.NoError(t, err)
+	for _, f := range frames {
+		c.Add(time.Now(), f)
+	}
+	require.NoError(t, c.Close())
+	datapaths := []string{"model"}
+	if os.Geteuid() == 0 {
+		datapaths = append(datapaths, "xdp")
+	}
+	for _, dp := range datapaths {
+		code, out, errOut := cli(t, "policy", "eval", "--policy", "../../examples/policies/edge.yaml", "--datapath", dp, "--pcap", in, "--json", "-")
+		require.Equal(t, exitOK, code, errOut)
+		var res evalResult
+		require.NoError(t, json.Unmarshal([]byte(out), &res))
+		require.Len(t, res.Frames, 2)
+		require.Equal(t, "forward", res.Frames[0].Verdict)
+		require.Equal(t, 0, res.Frames[0].VIP, "the SYN to 198.19.0.100:80 is balanced")
+		require.Equal(t, 0, res.Differences)
+		require.Equal(t, uint64(2), res.Counters.Forwarded)
+	}
+}
+
+func mustHex(t *testing.T, s string) []byte {
+	t.Helper()
+	b, err := hex.DecodeString(s)
+	require.NoError(t, err)
+	return b
 }

@@ -48,10 +48,14 @@ func (r Reason) String() string {
 // Counters are what a policy datapath counts, in the model's terms. The
 // BPF program keeps the same counters per CPU.
 type Counters struct {
-	Forwarded, Malformed, Blocked, ICMPEcho, DefaultDrop uint64
-	Rules                                                []uint64   // packets that matched each rule
-	VIPs                                                 []uint64   // packets balanced per VIP
-	Backends                                             [][]uint64 // per VIP, per backend
+	Forwarded   uint64     `json:"forwarded"`
+	Malformed   uint64     `json:"malformed"`
+	Blocked     uint64     `json:"blocklisted"`
+	ICMPEcho    uint64     `json:"icmp_echo"`
+	DefaultDrop uint64     `json:"default_drop"`
+	Rules       []uint64   `json:"rules"`    // packets that matched each rule
+	VIPs        []uint64   `json:"vips"`     // packets balanced per VIP
+	Backends    [][]uint64 `json:"backends"` // per VIP, per backend
 }
 
 // Outcome is one frame's fate.
