@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/dutlab/dutlab/dut"
+	"github.com/dutlab/dutlab/dut/policy"
 	"github.com/dutlab/dutlab/generator"
 	"github.com/dutlab/dutlab/internal/buildinfo"
 	"github.com/dutlab/dutlab/internal/lab"
@@ -30,9 +31,17 @@ import (
 type Options struct {
 	Spec      *topologies.Spec
 	Datapaths []string // dut registry names, measured in this order
-	Engine    generator.Engine
-	FrameSize int
-	Flows     int
+	// Functions are what each datapath runs, one row per datapath and
+	// function, in this order: FuncForward (nil or empty: only it), FuncFW and
+	// FuncLB (built-in policies made for the lab, see functions.go), and
+	// FuncPolicy (Policy).
+	Functions []string
+	// Policy is the policy of FuncPolicy (PolicyFile names it).
+	Policy     *policy.Policy
+	PolicyFile string
+	Engine     generator.Engine
+	FrameSize  int
+	Flows      int
 	// Rate is the bulk stream's offered rate (the zero Rate: as fast as the
 	// engine can). A percent rate is a percentage of the self-check's
 	// ceiling and needs SelfCheck.
@@ -105,6 +114,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err := o.checkProfile(); err != nil {
 		return nil, err
 	}
+	if err := o.checkFunctions(); err != nil {
+		return nil, err
+	}
 	if o.Rate.IsPercent() && !o.SelfCheck {
 		return nil, fmt.Errorf("--rate %s: a percent rate is a percentage of the generator's ceiling on this topology, which needs --self-check", o.Rate)
 	}
@@ -158,7 +170,8 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if slices.Contains(o.Datapaths, "dpdk") {
 		res.Manifest.Notes = append(res.Manifest.Notes, "dpdk on veth runs on af_xdp in copy mode: the kernel's NAPI for the DUT's ports shares the DUT core with the busy-polling lcore, so under overload the two compete; physical ports with vfio-pci avoid that")
 	}
-	for i, name := range o.Datapaths {
+	runs := o.runs()
+	for i, r := range runs {
 		if err := ctx.Err(); err != nil {
 			return res, err
 		}
@@ -166,17 +179,18 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		if o.Profile != nil {
 			what = "profile " + o.ProfileFile
 		}
-		fmt.Fprintf(o.Log, "[%d/%d] %s: %s, %s warm-up + %s\n", i+1, len(o.Datapaths), name, what, o.Warmup, o.window())
-		row, err := measureOne(ctx, o, env, gen, d, name, ceiling)
+		label := r.label()
+		fmt.Fprintf(o.Log, "[%d/%d] %s: %s, %s warm-up + %s\n", i+1, len(runs), label, what, o.Warmup, o.window())
+		row, err := measureOne(ctx, o, env, gen, d, r, ceiling)
 		if err != nil {
 			if ctx.Err() != nil {
 				return res, ctx.Err()
 			}
 			row.Error = err.Error()
-			fmt.Fprintf(o.Log, "[%d/%d] %s: %v\n", i+1, len(o.Datapaths), name, err)
+			fmt.Fprintf(o.Log, "[%d/%d] %s: %v\n", i+1, len(runs), label, err)
 		} else {
 			fmt.Fprintf(o.Log, "[%d/%d] %s: offered %.3f Mpps, received %.3f Mpps, loss %.2f%%, DUT busy %.0f%%\n",
-				i+1, len(o.Datapaths), name, row.OfferedMpps, row.RxMpps, row.LossPct, row.DUTCPU.BusyPct)
+				i+1, len(runs), label, row.OfferedMpps, row.RxMpps, row.LossPct, row.DUTCPU.BusyPct)
 		}
 		if res.SelfCheck != nil && row.Error == "" && row.RxMpps >= GeneratorBoundShare*res.SelfCheck.RxMpps {
 			row.GeneratorBound = true
@@ -314,13 +328,18 @@ func (w *window) cpu(cores []int) CPU {
 	return c
 }
 
-func measureOne(ctx context.Context, o Options, env *lab.Env, g genNode, d dutNode, name string, ceiling float64) (Row, error) {
-	row := Row{Datapath: name, Engine: o.Engine.Name(), FrameSize: o.FrameSize, Flows: o.Flows, MixedSizes: o.Profile != nil}
+func measureOne(ctx context.Context, o Options, env *lab.Env, g genNode, d dutNode, r run, ceiling float64) (Row, error) {
+	name := r.datapath
+	row := Row{Datapath: name, Function: r.function, Engine: o.Engine.Name(), FrameSize: o.FrameSize, Flows: o.Flows, MixedSizes: o.Profile != nil}
 	dp, err := dut.Lookup(name)
 	if err != nil {
 		return row, err
 	}
-	running, err := dp.Attach(ctx, dutEnv(d))
+	denv := dutEnv(d)
+	if denv.Policy, err = o.policyFor(r.function, g, d); err != nil {
+		return row, err
+	}
+	running, err := dp.Attach(ctx, denv)
 	if err != nil {
 		return row, fmt.Errorf("attach %s: %w", name, err)
 	}

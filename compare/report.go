@@ -16,10 +16,10 @@ var header = []string{"datapath", "frame", "offered Mpps", "received Mpps", "los
 
 func cells(r Row) []string {
 	if r.Error != "" {
-		return []string{r.Datapath, strconv.Itoa(r.FrameSize), "-", "-", "-", "-", "error: " + r.Error, "-", "-", "-", "-"}
+		return []string{r.label(), strconv.Itoa(r.FrameSize), "-", "-", "-", "-", "error: " + r.Error, "-", "-", "-", "-"}
 	}
 	return []string{
-		r.Datapath,
+		r.label(),
 		strconv.Itoa(r.FrameSize),
 		fmt.Sprintf("%.3f", r.OfferedMpps),
 		fmt.Sprintf("%.3f%s", r.RxMpps, boundMark(r)),
@@ -101,11 +101,11 @@ func (r *Result) WriteMarkdown(w io.Writer) error {
 // WriteCSV writes one line per row with machine-friendly columns.
 func (r *Result) WriteCSV(w io.Writer) error {
 	cw := csv.NewWriter(w)
-	_ = cw.Write([]string{"datapath", "engine", "frame_size", "flows", "window_s", "tx_packets", "rx_packets", "offered_mpps", "rx_mpps",
+	_ = cw.Write([]string{"datapath", "function", "engine", "frame_size", "flows", "window_s", "tx_packets", "rx_packets", "offered_mpps", "rx_mpps",
 		"loss_pct", "offered_gbps", "rx_gbps", "dut_busy_pct", "dut_user_pct", "dut_sys_pct", "dut_softirq_pct", "dut_busy_ns_per_pkt", "gen_busy_pct", "generator_bound", "lat_p50_ns", "lat_p99_ns", "lat_p999_ns", "lat_max_ns", "error"})
 	f := func(v float64) string { return strconv.FormatFloat(v, 'f', 4, 64) }
 	for _, x := range r.Results {
-		_ = cw.Write([]string{x.Datapath, x.Engine, strconv.Itoa(x.FrameSize), strconv.Itoa(x.Flows), f(x.WindowSec),
+		_ = cw.Write([]string{x.Datapath, x.Function, x.Engine, strconv.Itoa(x.FrameSize), strconv.Itoa(x.Flows), f(x.WindowSec),
 			strconv.FormatUint(x.TxPackets, 10), strconv.FormatUint(x.RxPackets, 10), f(x.OfferedMpps), f(x.RxMpps),
 			f(x.LossPct), f(x.OfferedGbps), f(x.RxGbps), f(x.DUTCPU.BusyPct), f(x.DUTCPU.UserPct), f(x.DUTCPU.SysPct),
 			f(x.DUTCPU.SoftirqPct), f(x.CyclesPerPkt), f(x.GenCPU.BusyPct), strconv.FormatBool(x.GeneratorBound), lat(x, 0), lat(x, 1), lat(x, 2), lat(x, 3), x.Error})
@@ -121,4 +121,10 @@ func lat(r Row, i int) string {
 	}
 	v := [...]uint64{r.Latency.P50Ns, r.Latency.P99Ns, r.Latency.P999Ns, r.Latency.MaxNs}[i]
 	return strconv.FormatUint(v, 10)
+}
+
+// label is the row's name in tables: the datapath, with its function when
+// it is not plain forwarding.
+func (r Row) label() string {
+	return run{r.Datapath, r.Function}.label()
 }

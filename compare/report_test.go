@@ -56,8 +56,9 @@ func TestWriteMarkdownAndCSV(t *testing.T) {
 	recs, err := csv.NewReader(&c).ReadAll()
 	require.NoError(t, err)
 	require.Len(t, recs, 3)
-	require.Equal(t, "rx_mpps", recs[0][8])
-	require.Equal(t, "1.5000", recs[1][8])
+	require.Equal(t, "function", recs[0][1])
+	require.Equal(t, "rx_mpps", recs[0][9])
+	require.Equal(t, "1.5000", recs[1][9])
 	require.Equal(t, "attach: not supported", recs[2][len(recs[2])-1])
 	require.Equal(t, "12000", recs[1][len(recs[1])-5])
 }

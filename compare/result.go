@@ -34,6 +34,7 @@ type Result struct {
 // Row is one datapath measured at one frame size.
 type Row struct {
 	Datapath    string  `json:"datapath"`
+	Function    string  `json:"function"` // fwd, fw, lb or policy (see Options.Functions)
 	Engine      string  `json:"engine"`
 	FrameSize   int     `json:"frame_size"` // with MixedSizes, the mean frame sent (FCS included)
 	MixedSizes  bool    `json:"mixed_sizes,omitempty"`

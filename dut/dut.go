@@ -12,6 +12,8 @@ import (
 	"net/netip"
 	"sort"
 	"sync"
+
+	"github.com/dutlab/dutlab/dut/policy"
 )
 
 // Port is one DUT port and what sits across its wire.
@@ -30,6 +32,10 @@ type Env struct {
 	In    Port   // frames from the generator arrive here
 	Out   Port   // frames leave here toward the generator's receive port
 	Cores []int  // cores given to the DUT
+	// Policy, when set, is the firewall and load-balancer policy the DUT
+	// runs instead of plain forwarding. A datapath that cannot run one
+	// refuses with an error wrapping ErrNotSupported.
+	Policy *policy.Policy
 }
 
 // Counters are what a datapath itself counted since it was attached.
@@ -100,4 +106,13 @@ func namesLocked() []string {
 	}
 	sort.Strings(names)
 	return names
+}
+
+// NoPolicy is what a datapath that runs no policy yet returns from Attach
+// when env.Policy is set.
+func NoPolicy(name string, env Env) error {
+	if env.Policy == nil {
+		return nil
+	}
+	return fmt.Errorf("%s runs no firewall or load-balancer policy yet (xdp-native and xdp-generic do): %w", name, ErrNotSupported)
 }

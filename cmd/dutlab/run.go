@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/dutlab/dutlab/dut"
 	_ "github.com/dutlab/dutlab/dut/dpdk"   // registers the dpdk datapath
 	_ "github.com/dutlab/dutlab/dut/kernel" // registers the kernel datapath
+	"github.com/dutlab/dutlab/dut/policy"
 	// The reflector is a datapath like the others: it turns frames around
 	// on one port, and its rows give the latency floor of a lab.
 	_ "github.com/dutlab/dutlab/dut/reflector"
@@ -39,6 +41,7 @@ type compareFlags struct {
 	captureDir                  string
 	captureFrames               int
 	replay, profile             string
+	functions, policyFile       string
 	maxLoss                     float64
 }
 
@@ -93,6 +96,8 @@ figure.`
 	fl.StringVar(&f.replay, "replay", "", "send the frames of this pcap `FILE` (in order, round again, MACs set to the lab's) instead of the bulk stream, at --rate")
 	fl.BoolVar(&f.progressJSON, "progress-json", false, "print per-second progress as JSON lines on stdout (the only thing on stdout; the table goes to stderr)")
 	fl.StringVar(&f.profile, "profile", "", "traffic profile `FILE` (YAML: streams, rates, duration, warm-up); refused together with --rate, --flows, --frame-size or --probe-rate")
+	fl.StringVar(&f.functions, "functions", "fwd", "comma-separated `FUNCTIONS` each datapath runs, one row per datapath and function: fwd (forward), fw (built-in firewall: 100 rules, 100k blocklisted prefixes), lb (built-in load balancer: the receive address as a VIP with 4 backends), policy (--policy)")
+	fl.StringVar(&f.policyFile, "policy", "", "policy `FILE` (YAML) for the policy function; given alone, --functions becomes policy")
 	fl.Float64Var(&f.maxLoss, "max-loss", -1, "fail the run (exit 1) when a row loses more than `PCT` percent; negative: loss never fails it")
 	return cmd
 }
@@ -137,6 +142,9 @@ func (f *compareFlags) options(cmd *cobra.Command, name string, stderr io.Writer
 			return o, err
 		}
 	}
+	if err := f.applyFunctions(cmd, &o); err != nil {
+		return o, err
+	}
 	if o.Datapaths = splitList(f.datapaths); len(o.Datapaths) == 0 {
 		return o, usagef("no datapath given")
 	}
@@ -162,6 +170,33 @@ func (f *compareFlags) options(cmd *cobra.Command, name string, stderr io.Writer
 		}
 	}
 	return o, nil
+}
+
+// applyFunctions reads --functions and --policy.
+func (f *compareFlags) applyFunctions(cmd *cobra.Command, o *compare.Options) error {
+	o.Functions = splitList(f.functions)
+	if f.policyFile != "" {
+		p, err := policy.Load(f.policyFile)
+		if err != nil {
+			return err
+		}
+		o.Policy, o.PolicyFile = p, f.policyFile
+		if !cmd.Flags().Changed("functions") {
+			o.Functions = []string{compare.FuncPolicy}
+		}
+	}
+	for _, fn := range o.Functions {
+		if !slices.Contains(compare.Functions, fn) {
+			return usagef("--functions: %q is not one of %s", fn, strings.Join(compare.Functions, ", "))
+		}
+		if fn == compare.FuncPolicy && o.Policy == nil {
+			return usagef("--functions policy needs --policy FILE")
+		}
+	}
+	if len(o.Functions) == 0 {
+		return usagef("--functions is empty")
+	}
+	return nil
 }
 
 // applyProfile loads --profile into o. The profile owns the streams, so the

@@ -80,6 +80,9 @@ func (d *Datapath) Config(env dut.Env) (dpdk.FwdConfig, error) {
 // Attach implements dut.Datapath: it starts the forwarder in env.Netns and
 // returns once its ports are up (its first stats line).
 func (d *Datapath) Attach(ctx context.Context, env dut.Env) (dut.Running, error) {
+	if err := dut.NoPolicy("dpdk", env); err != nil {
+		return nil, err
+	}
 	cfg, err := d.Config(env)
 	if err != nil {
 		return nil, err

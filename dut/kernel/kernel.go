@@ -66,6 +66,9 @@ type undoStep struct {
 // GRO is on or an XDP program is attached. On error, everything done so far is
 // undone.
 func (Datapath) Attach(ctx context.Context, env dut.Env) (dut.Running, error) {
+	if err := dut.NoPolicy("kernel", env); err != nil {
+		return nil, err
+	}
 	if env.In.Name == "" || env.Out.Name == "" {
 		return nil, fmt.Errorf("attach kernel datapath: In and Out need interface names")
 	}

@@ -68,6 +68,9 @@ type running struct {
 // Attach opens the sockets in env.Netns and starts the forwarding thread,
 // pinned to env.Cores[0] when given.
 func (r *Reflector) Attach(ctx context.Context, env dut.Env) (dut.Running, error) {
+	if err := dut.NoPolicy("reflector", env); err != nil {
+		return nil, err
+	}
 	if len(env.Out.MAC) != 6 || len(env.Out.PeerMAC) != 6 {
 		return nil, fmt.Errorf("reflector: out port %s needs its MAC and its peer's MAC", env.Out.Name)
 	}

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/dutlab/dutlab/dut"
+	"github.com/dutlab/dutlab/dut/policy"
 	"github.com/dutlab/dutlab/internal/nsexec"
 )
 
@@ -110,7 +111,7 @@ func (d Datapath) Attach(ctx context.Context, env dut.Env) (dut.Running, error) 
 	if d.Mode != Native && d.Mode != Generic {
 		return nil, fmt.Errorf("attach %s: unknown mode", d.Name())
 	}
-	a := &Attachment{mode: d.Mode, netns: env.Netns, decTTL: d.DecTTL}
+	a := &Attachment{mode: d.Mode, netns: env.Netns, decTTL: d.DecTTL, policy: env.Policy}
 	err := nsexec.Do(env.Netns, func() error { return a.attach(env) })
 	if err != nil {
 		a.Close()
@@ -126,6 +127,8 @@ type Attachment struct {
 	decTTL  bool
 	in, out *net.Interface
 	objs    *fwdObjects
+	policy  *policy.Policy // when set, xdp_policy runs in place of xdp_fwd
+	pol     *Policy
 	lnk     link.Link
 	progID  ebpf.ProgramID
 	linkID  link.ID
@@ -147,26 +150,36 @@ func (a *Attachment) attach(env dut.Env) error {
 	if len(env.Out.PeerMAC) == 0 {
 		return fmt.Errorf("port %s: no PeerMAC (the forwarder does no ARP)", a.out.Name)
 	}
-	if a.objs, err = loadForwarder(Config{OutSMAC: smac, OutDMAC: env.Out.PeerMAC, DecTTL: a.decTTL}); err != nil {
-		return err
-	}
-	// The devmap resolves the ifindex in the caller's namespace: keep this here.
-	if err := a.objs.TxPort.Put(uint32(0), uint32(a.out.Index)); err != nil {
-		return fmt.Errorf("put %s (ifindex %d) in tx_port: %w", a.out.Name, a.out.Index, err)
+	prog, progName := (*ebpf.Program)(nil), "xdp_fwd"
+	if a.policy != nil {
+		// bpf_redirect resolves the ifindex in this namespace, as the devmap does.
+		if a.pol, err = LoadPolicy(a.policy, PolicyPorts{OutSMAC: smac, OutDMAC: env.Out.PeerMAC, OutIfindex: a.out.Index}); err != nil {
+			return err
+		}
+		prog, progName = a.pol.Program(), "xdp_policy"
+	} else {
+		if a.objs, err = loadForwarder(Config{OutSMAC: smac, OutDMAC: env.Out.PeerMAC, DecTTL: a.decTTL}); err != nil {
+			return err
+		}
+		// The devmap resolves the ifindex in the caller's namespace: keep this here.
+		if err := a.objs.TxPort.Put(uint32(0), uint32(a.out.Index)); err != nil {
+			return fmt.Errorf("put %s (ifindex %d) in tx_port: %w", a.out.Name, a.out.Index, err)
+		}
+		prog = a.objs.XdpFwd
 	}
 	a.lnk, err = link.AttachXDP(link.XDPOptions{
-		Program:   a.objs.XdpFwd,
+		Program:   prog,
 		Interface: a.in.Index,
 		Flags:     a.mode.flags(),
 	})
 	if err != nil {
-		err = fmt.Errorf("attach xdp_fwd (%s) to %s: %w", a.mode, a.in.Name, err)
+		err = fmt.Errorf("attach %s (%s) to %s: %w", progName, a.mode, a.in.Name, err)
 		if refused(err) {
 			return fmt.Errorf("%w: %w", dut.ErrNotSupported, err)
 		}
 		return err
 	}
-	if info, err := a.objs.XdpFwd.Info(); err == nil {
+	if info, err := prog.Info(); err == nil {
 		a.progID, _ = info.ID()
 	}
 	if info, err := a.lnk.Info(); err == nil {
@@ -209,8 +222,22 @@ func (a *Attachment) Stats() (Stats, error) {
 	return readStats(a.objs.Stats)
 }
 
-// Counters implements dut.Running. Drops include aborted frames.
+// Counters implements dut.Running. Drops include aborted frames and, with
+// a policy, every frame the policy dropped.
 func (a *Attachment) Counters() (dut.Counters, error) {
+	if a.pol != nil {
+		c, err := a.pol.Counters()
+		if err != nil {
+			return dut.Counters{}, err
+		}
+		drop := c.Malformed + c.Blocked + c.ICMPEcho + c.DefaultDrop
+		for i, r := range a.policy.Firewall.Rules {
+			if r.Action == policy.Drop {
+				drop += c.Rules[i]
+			}
+		}
+		return dut.Counters{RxPackets: c.Forwarded + drop, TxPackets: c.Forwarded, DropPackets: drop}, nil
+	}
 	s, err := a.Stats()
 	if err != nil {
 		return dut.Counters{}, err
@@ -230,6 +257,13 @@ func (a *Attachment) Info() map[string]string {
 		"link_id":  strconv.FormatUint(uint64(a.linkID), 10),
 		"dec_ttl":  strconv.FormatBool(a.decTTL),
 		"netns":    a.netns,
+	}
+	if a.policy != nil {
+		m["program"] = "xdp_policy"
+		m["policy"] = a.policy.Name
+		m["policy_rules"] = strconv.Itoa(len(a.policy.Firewall.Rules))
+		m["policy_blocklist"] = strconv.Itoa(len(a.policy.Firewall.Blocklist))
+		m["policy_vips"] = strconv.Itoa(len(a.policy.LB.VIPs))
 	}
 	if a.in != nil {
 		m["attached_to"] = a.in.Name
@@ -256,6 +290,12 @@ func (a *Attachment) Close() error {
 			errs = append(errs, fmt.Errorf("close xdp objects: %w", err))
 		}
 		a.objs = nil
+	}
+	if a.pol != nil {
+		if err := a.pol.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close xdp_policy: %w", err))
+		}
+		a.pol = nil
 	}
 	return errors.Join(errs...)
 }
