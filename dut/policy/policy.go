@@ -132,7 +132,7 @@ type Backend struct {
 
 // Limits of what the datapaths hold.
 const (
-	MaxRules     = 4096
+	MaxRules     = 10240
 	MaxVIPs      = 16
 	MaxBackends  = 64 // per VIP
 	MaxBlocklist = 1 << 20

@@ -14,8 +14,9 @@ import (
 // (bpf/policy.c) with its maps filled from a policy.Policy. The program is
 // not attached: Program is for an attachment or for BPF_PROG_TEST_RUN.
 type Policy struct {
-	objs policyObjects
-	p    *policy.Policy
+	objs  policyObjects
+	p     *policy.Policy
+	class *classifier
 }
 
 // Program is xdp_policy.
@@ -40,7 +41,8 @@ func LoadPolicy(p *policy.Policy, ports PolicyPorts) (*Policy, error) {
 	if n := p.LB.ConnTable; n > 0 {
 		spec.Maps["pol_conns"].MaxEntries = uint32(n)
 	}
-	l := &Policy{p: p}
+	l := &Policy{p: p, class: buildClassifier(p.Firewall.Rules)}
+	spec.Maps["pol_bitmaps"].MaxEntries = uint32(max(len(l.class.bitmaps), 1))
 	if err := spec.LoadAndAssign(&l.objs, nil); err != nil {
 		return nil, fmt.Errorf("load xdp_policy: %w", err)
 	}
@@ -68,6 +70,9 @@ func (l *Policy) fill(ports PolicyPorts) error {
 		if err := l.objs.PolRules.Put(uint32(i), ruleOf(r)); err != nil {
 			return fmt.Errorf("rule %d: %w", i, err)
 		}
+	}
+	if err := l.fillClassifier(); err != nil {
+		return fmt.Errorf("rule classifier: %w", err)
 	}
 	if err := l.fillBlocklist(); err != nil {
 		return err
@@ -238,4 +243,51 @@ func (l *Policy) Counters() (policy.Counters, error) {
 		c.Backends = append(c.Backends, bs)
 	}
 	return c, errors.Join(errs...)
+}
+
+// fillClassifier loads the rule classifier's bitmaps, field arrays and
+// prefix tries.
+func (l *Policy) fillClassifier() error {
+	c := l.class
+	keys := make([]uint32, len(c.bitmaps))
+	vals := make([]mapBitmap, len(c.bitmaps))
+	for i, b := range c.bitmaps {
+		keys[i], vals[i] = uint32(i), b.forMap()
+	}
+	if len(keys) > 0 {
+		if _, err := l.objs.PolBitmaps.BatchUpdate(keys, vals, nil); err != nil {
+			return fmt.Errorf("bitmaps: %w", err)
+		}
+	}
+	var dims []uint32
+	dims = append(dims, c.none[:]...)
+	dims = append(dims, c.proto[:]...)
+	dims = append(dims, c.sport[:]...)
+	dims = append(dims, c.dport[:]...)
+	dims = append(dims, c.flags[:]...)
+	dkeys := make([]uint32, len(dims))
+	for i := range dkeys {
+		dkeys[i] = uint32(i)
+	}
+	if _, err := l.objs.PolDims.BatchUpdate(dkeys, dims, nil); err != nil {
+		return fmt.Errorf("field arrays: %w", err)
+	}
+	for _, t := range []struct {
+		m       *ebpf.Map
+		entries []lpmEntry
+		v6      bool
+	}{{l.objs.PolSrc4, c.src4, false}, {l.objs.PolSrc6, c.src6, true}, {l.objs.PolDst4, c.dst4, false}, {l.objs.PolDst6, c.dst6, true}} {
+		for _, e := range t.entries {
+			var err error
+			if t.v6 {
+				err = t.m.Put(lpmKey6(e.prefix), e.bitmap)
+			} else {
+				err = t.m.Put(lpmKey4(e.prefix), e.bitmap)
+			}
+			if err != nil {
+				return fmt.Errorf("prefix %s: %w", e.prefix, err)
+			}
+		}
+	}
+	return nil
 }

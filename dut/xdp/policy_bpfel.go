@@ -21,6 +21,12 @@ type policyBackend struct {
 	Pad    uint8
 }
 
+type policyBitmap struct {
+	_   structs.HostLayout
+	W   [160]uint64
+	Sum [3]uint64
+}
+
 type policyFlowKey struct {
 	_      structs.HostLayout
 	Src    [16]uint8
@@ -96,14 +102,20 @@ type policyVipVal struct {
 const (
 	policyMapPolBackendHits = "pol_backend_hits"
 	policyMapPolBackends    = "pol_backends"
+	policyMapPolBitmaps     = "pol_bitmaps"
 	policyMapPolBlock4      = "pol_block4"
 	policyMapPolBlock6      = "pol_block6"
 	policyMapPolCfg         = "pol_cfg"
 	policyMapPolConns       = "pol_conns"
 	policyMapPolCounters    = "pol_counters"
+	policyMapPolDims        = "pol_dims"
+	policyMapPolDst4        = "pol_dst4"
+	policyMapPolDst6        = "pol_dst6"
 	policyMapPolMaglev      = "pol_maglev"
 	policyMapPolRuleHits    = "pol_rule_hits"
 	policyMapPolRules       = "pol_rules"
+	policyMapPolSrc4        = "pol_src4"
+	policyMapPolSrc6        = "pol_src6"
 	policyMapPolVipHits     = "pol_vip_hits"
 	policyMapPolVips        = "pol_vips"
 	policyProgXdpPolicy     = "xdp_policy"
@@ -160,14 +172,20 @@ type policyProgramSpecs struct {
 type policyMapSpecs struct {
 	PolBackendHits *ebpf.MapSpec `ebpf:"pol_backend_hits"`
 	PolBackends    *ebpf.MapSpec `ebpf:"pol_backends"`
+	PolBitmaps     *ebpf.MapSpec `ebpf:"pol_bitmaps"`
 	PolBlock4      *ebpf.MapSpec `ebpf:"pol_block4"`
 	PolBlock6      *ebpf.MapSpec `ebpf:"pol_block6"`
 	PolCfg         *ebpf.MapSpec `ebpf:"pol_cfg"`
 	PolConns       *ebpf.MapSpec `ebpf:"pol_conns"`
 	PolCounters    *ebpf.MapSpec `ebpf:"pol_counters"`
+	PolDims        *ebpf.MapSpec `ebpf:"pol_dims"`
+	PolDst4        *ebpf.MapSpec `ebpf:"pol_dst4"`
+	PolDst6        *ebpf.MapSpec `ebpf:"pol_dst6"`
 	PolMaglev      *ebpf.MapSpec `ebpf:"pol_maglev"`
 	PolRuleHits    *ebpf.MapSpec `ebpf:"pol_rule_hits"`
 	PolRules       *ebpf.MapSpec `ebpf:"pol_rules"`
+	PolSrc4        *ebpf.MapSpec `ebpf:"pol_src4"`
+	PolSrc6        *ebpf.MapSpec `ebpf:"pol_src6"`
 	PolVipHits     *ebpf.MapSpec `ebpf:"pol_vip_hits"`
 	PolVips        *ebpf.MapSpec `ebpf:"pol_vips"`
 }
@@ -200,14 +218,20 @@ func (o *policyObjects) Close() error {
 type policyMaps struct {
 	PolBackendHits *ebpf.Map `ebpf:"pol_backend_hits"`
 	PolBackends    *ebpf.Map `ebpf:"pol_backends"`
+	PolBitmaps     *ebpf.Map `ebpf:"pol_bitmaps"`
 	PolBlock4      *ebpf.Map `ebpf:"pol_block4"`
 	PolBlock6      *ebpf.Map `ebpf:"pol_block6"`
 	PolCfg         *ebpf.Map `ebpf:"pol_cfg"`
 	PolConns       *ebpf.Map `ebpf:"pol_conns"`
 	PolCounters    *ebpf.Map `ebpf:"pol_counters"`
+	PolDims        *ebpf.Map `ebpf:"pol_dims"`
+	PolDst4        *ebpf.Map `ebpf:"pol_dst4"`
+	PolDst6        *ebpf.Map `ebpf:"pol_dst6"`
 	PolMaglev      *ebpf.Map `ebpf:"pol_maglev"`
 	PolRuleHits    *ebpf.Map `ebpf:"pol_rule_hits"`
 	PolRules       *ebpf.Map `ebpf:"pol_rules"`
+	PolSrc4        *ebpf.Map `ebpf:"pol_src4"`
+	PolSrc6        *ebpf.Map `ebpf:"pol_src6"`
 	PolVipHits     *ebpf.Map `ebpf:"pol_vip_hits"`
 	PolVips        *ebpf.Map `ebpf:"pol_vips"`
 }
@@ -216,14 +240,20 @@ func (m *policyMaps) Close() error {
 	return _PolicyClose(
 		m.PolBackendHits,
 		m.PolBackends,
+		m.PolBitmaps,
 		m.PolBlock4,
 		m.PolBlock6,
 		m.PolCfg,
 		m.PolConns,
 		m.PolCounters,
+		m.PolDims,
+		m.PolDst4,
+		m.PolDst6,
 		m.PolMaglev,
 		m.PolRuleHits,
 		m.PolRules,
+		m.PolSrc4,
+		m.PolSrc6,
 		m.PolVipHits,
 		m.PolVips,
 	)

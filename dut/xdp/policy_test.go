@@ -324,7 +324,7 @@ func BenchmarkPolicy(b *testing.B) {
 		{"empty", &policy.Policy{}, web("198.19.0.1", 80)},
 		{"fw/8-rules+100k-prefixes", bigFW(8, 100000), web("198.19.0.1", 80)},
 		{"fw/100-rules+100k-prefixes", bigFW(100, 100000), web("198.19.0.1", 80)},
-		{"fw/10k-rules+100k-prefixes", bigFW(4096, 100000), web("198.19.0.1", 80)},
+		{"fw/10k-rules+100k-prefixes", bigFW(10000, 100000), web("198.19.0.1", 80)},
 		{"lb", lbOnly(), web("198.19.0.100", 80)},
 		{"fw+lb", edge(), web("198.19.0.100", 80)},
 	}
@@ -356,4 +356,58 @@ func FuzzPolicyXDP(f *testing.F) {
 	f.Fuzz(func(t *testing.T, frame []byte) {
 		pr.check(t, frame, "fuzzed frame")
 	})
+}
+
+// TestPolicyDifferentialRandomRules holds the rule classifier to the
+// model's first-match scan on random rule sets: nested and overlapping
+// prefixes of both families, port ranges, protocols, TCP flag masks, count
+// rules, both default actions.
+func TestPolicyDifferentialRandomRules(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 13))
+	v4 := []string{"198.18.0.0/15", "198.18.0.0/24", "198.18.0.1/32", "198.19.0.0/16", "198.19.0.0/28", "198.19.0.100/32", "10.0.0.0/8", "0.0.0.0/0"}
+	v6 := []string{"2001:db8::/32", "2001:db8:18::/48", "2001:db8:19::100/128", "::/0"}
+	protos := []uint8{0, 0, policy.ProtoTCP, policy.ProtoUDP, policy.ProtoICMP, policy.ProtoICMPv6, 47}
+	for round := 0; round < 6; round++ {
+		p := &policy.Policy{Firewall: policy.Firewall{Default: []policy.Action{policy.Allow, policy.Drop}[round%2]}}
+		for i := 0; i < 10+rng.IntN(300); i++ {
+			r := policy.Rule{Proto: protos[rng.IntN(len(protos))], Action: []policy.Action{policy.Allow, policy.Drop, policy.Count}[rng.IntN(3)]}
+			fam := rng.IntN(3)
+			pfx := func() netip.Prefix {
+				if fam == 1 {
+					return netip.MustParsePrefix(v6[rng.IntN(len(v6))])
+				}
+				return netip.MustParsePrefix(v4[rng.IntN(len(v4))])
+			}
+			if fam > 0 && rng.IntN(2) == 0 {
+				r.Src = pfx()
+			}
+			if fam > 0 && rng.IntN(2) == 0 {
+				r.Dst = pfx()
+			}
+			if r.Proto == policy.ProtoTCP || r.Proto == policy.ProtoUDP {
+				pr := func() policy.PortRange {
+					lo := uint16([]int{1, 9, 22, 53, 80, 1000, 40000}[rng.IntN(7)])
+					return policy.PortRange{Lo: lo, Hi: lo + uint16(rng.IntN(3)*rng.IntN(500))}
+				}
+				if rng.IntN(3) == 0 {
+					r.SrcPorts = pr()
+				}
+				if rng.IntN(2) == 0 {
+					r.DstPorts = pr()
+				}
+				if r.Proto == policy.ProtoTCP && rng.IntN(3) == 0 {
+					r.FlagsMask = uint8(rng.IntN(64))
+					r.FlagsSet = r.FlagsMask & uint8(rng.IntN(64))
+				}
+			}
+			p.Firewall.Rules = append(p.Firewall.Rules, r)
+		}
+		require.NoError(t, p.Validate())
+		pr := newPair(t, p)
+		for i, f := range genFrames(t, rng, 1500) {
+			pr.check(t, f, "round "+strconv.Itoa(round)+" frame "+strconv.Itoa(i))
+		}
+		pr.counters(t)
+		pr.prog.Close()
+	}
 }

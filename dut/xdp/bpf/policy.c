@@ -19,7 +19,9 @@
 #include "consts.h"
 #include "parsing.h"
 
-#define MAX_RULES 4096
+#define MAX_RULES 10240
+#define CLASS_WORDS (MAX_RULES / 64)
+#define SUM_WORDS ((CLASS_WORDS + 63) / 64)
 #define MAX_VIPS 16
 #define MAX_BACKENDS 64
 #define MAGLEV_RING 65537
@@ -121,6 +123,54 @@ struct {
 	__type(value, __u64);
 } pol_rule_hits SEC(".maps");
 
+/* The rule classifier (see dut/xdp/classifier.go): per field of a frame a
+ * bitmap of the rules that field lets match. */
+struct bitmap {
+	__u64 w[CLASS_WORDS];
+	__u64 sum[SUM_WORDS]; /* bit i: w[i] is not zero */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1); /* the loader sizes it */
+	__type(key, __u32);
+	__type(value, struct bitmap);
+} pol_bitmaps SEC(".maps");
+
+/* Bitmap indices by field value: DIM_NONE (4: src4, src6, dst4, dst6 when
+ * no prefix matches), DIM_PROTO (256), DIM_SPORT and DIM_DPORT (65536 ports
+ * and one for a frame without ports), DIM_FLAGS (256 and one for a frame
+ * without TCP flags). */
+#define DIM_NONE 0
+#define DIM_PROTO 4
+#define DIM_SPORT (DIM_PROTO + 256)
+#define DIM_DPORT (DIM_SPORT + 65537)
+#define DIM_FLAGS (DIM_DPORT + 65537)
+#define DIM_MAX (DIM_FLAGS + 257)
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, DIM_MAX);
+	__type(key, __u32);
+	__type(value, __u32);
+} pol_dims SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, MAX_RULES + 1);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct lpm_key4);
+	__type(value, __u32);
+} pol_src4 SEC(".maps"), pol_dst4 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, MAX_RULES + 1);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct lpm_key6);
+	__type(value, __u32);
+} pol_src6 SEC(".maps"), pol_dst6 SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, CNT_MAX);
@@ -216,74 +266,119 @@ static __always_inline void count_in(void *map, __u32 key)
 		(*c)++;
 }
 
-/* prefix_match says whether the first len bits of a and p agree; words is
- * 1 for IPv4, 4 for IPv6. */
-static __always_inline int prefix_match(const __u8 *a, const __u8 *p, __u32 len, int words)
+/* ctz64 is the index of the lowest set bit of m (m != 0), by de Bruijn
+ * multiplication: BPF has no count-trailing-zeros instruction. */
+static const __u8 debruijn64[64] = {
+	0, 1, 48, 2, 57, 49, 28, 3, 61, 58, 50, 42, 38, 29, 17, 4,
+	62, 55, 59, 36, 53, 51, 43, 22, 45, 39, 33, 30, 24, 18, 12, 5,
+	63, 47, 56, 27, 60, 41, 37, 16, 54, 35, 52, 21, 44, 32, 23, 11,
+	46, 26, 40, 15, 34, 20, 31, 10, 25, 14, 19, 9, 13, 8, 7, 6,
+};
+
+static __always_inline __u32 ctz64(__u64 m)
 {
-	int i;
-
-#pragma unroll
-	for (i = 0; i < 4; i++) {
-		__u32 aw, pw, m;
-		int bits = (int)len - 32 * i;
-
-		if (i >= words || bits <= 0)
-			break;
-		aw = ((__u32)a[4 * i] << 24) | ((__u32)a[4 * i + 1] << 16) | ((__u32)a[4 * i + 2] << 8) | a[4 * i + 3];
-		pw = ((__u32)p[4 * i] << 24) | ((__u32)p[4 * i + 1] << 16) | ((__u32)p[4 * i + 2] << 8) | p[4 * i + 3];
-		m = bits >= 32 ? 0xffffffff : ~(0xffffffffu >> bits);
-		if ((aw & m) != (pw & m))
-			return 0;
-	}
-	return 1;
+	return debruijn64[(((m & -m) * 0x03f79d71b4cb0a89ULL) >> 58) & 63];
 }
 
-static __always_inline int rule_matches(const struct pol_rule *r, const struct pkt *k)
-{
-	int words = k->ipv6 ? 4 : 1;
-
-	if (r->family && (r->family == 6) != k->ipv6)
-		return 0;
-	if (r->has_src && !prefix_match(k->src, r->src, r->src_len, words))
-		return 0;
-	if (r->has_dst && !prefix_match(k->dst, r->dst, r->dst_len, words))
-		return 0;
-	if (r->proto && r->proto != k->proto)
-		return 0;
-	if (r->has_ports) {
-		if (!k->has_ports)
-			return 0;
-		if (k->sport < r->sport_lo || k->sport > r->sport_hi)
-			return 0;
-		if (k->dport < r->dport_lo || k->dport > r->dport_hi)
-			return 0;
-	}
-	if (r->flags_mask && (!k->has_flags || (k->tcp_flags & r->flags_mask) != r->flags_set))
-		return 0;
-	return 1;
-}
-
-struct rules_ctx {
-	const struct pkt *k;
-	__u8 action; /* 0: no rule ended the list */
+struct class_ctx {
+	struct bitmap *b[6];
+	__u64 cand[SUM_WORDS]; /* words where all six bitmaps have a rule */
+	__u8 action;           /* 0: no rule ended the list */
 	__s32 rule;
 };
 
-static long rule_step(__u32 i, void *data)
+/* class_step takes the next candidate word i (in order) and looks at the
+ * AND of the six bitmaps there: the matching rules i*64.. in order; count
+ * rules are counted, the first other rule ends the list. */
+static long class_step(__u32 n, void *data)
 {
-	struct rules_ctx *c = data;
-	struct pol_rule *r = bpf_map_lookup_elem(&pol_rules, &i);
+	struct class_ctx *c = data;
+	__u32 i = CLASS_WORDS;
+	__u64 m;
+	int j, s;
 
-	if (!r)
+#pragma unroll
+	for (s = 0; s < SUM_WORDS; s++) {
+		if (c->cand[s]) {
+			i = s * 64 + ctz64(c->cand[s]);
+			c->cand[s] &= c->cand[s] - 1;
+			break;
+		}
+	}
+	if (i >= CLASS_WORDS)
 		return 1;
-	if (!rule_matches(r, c->k))
+	m = c->b[0]->w[i] & c->b[1]->w[i] & c->b[2]->w[i] & c->b[3]->w[i] & c->b[4]->w[i] & c->b[5]->w[i];
+	for (j = 0; j < 64 && m; j++) {
+		__u32 rule = i * 64 + ctz64(m);
+		struct pol_rule *r = bpf_map_lookup_elem(&pol_rules, &rule);
+
+		if (!r)
+			return 1;
+		count_in(&pol_rule_hits, rule);
+		if (r->action != ACT_COUNT) {
+			c->action = r->action;
+			c->rule = rule;
+			return 1;
+		}
+		m &= m - 1;
+	}
+	return 0;
+}
+
+static __always_inline struct bitmap *dim_bitmap(__u32 key)
+{
+	__u32 *idx = bpf_map_lookup_elem(&pol_dims, &key);
+
+	if (!idx)
 		return 0;
-	count_in(&pol_rule_hits, i);
-	if (r->action == ACT_COUNT)
+	return bpf_map_lookup_elem(&pol_bitmaps, idx);
+}
+
+static __always_inline struct bitmap *addr_bitmap(void *trie4, void *trie6, const __u8 *addr, int ipv6, __u32 none)
+{
+	__u32 *idx;
+
+	if (!ipv6) {
+		struct lpm_key4 key = { .prefixlen = 32 };
+
+		__builtin_memcpy(key.addr, addr, 4);
+		idx = bpf_map_lookup_elem(trie4, &key);
+	} else {
+		struct lpm_key6 key = { .prefixlen = 128 };
+
+		__builtin_memcpy(key.addr, addr, 16);
+		idx = bpf_map_lookup_elem(trie6, &key);
+	}
+	if (idx)
+		return bpf_map_lookup_elem(&pol_bitmaps, idx);
+	return dim_bitmap(DIM_NONE + none);
+}
+
+/* classify runs the rules on k and returns the action that ended them, 0
+ * when none did. A subprogram of its own, so its stack (the classifier's
+ * context) is not added to the main program's. */
+static __attribute__((noinline)) int classify(const struct pkt *k, __u32 nrules)
+{
+	struct class_ctx c = { .rule = -1 };
+	int i;
+
+	if (!k || !nrules)
 		return 0;
-	c->action = r->action;
-	c->rule = i;
-	return 1;
+	c.b[0] = addr_bitmap(&pol_src4, &pol_src6, k->src, k->ipv6, k->ipv6 ? 1 : 0);
+	c.b[1] = addr_bitmap(&pol_dst4, &pol_dst6, k->dst, k->ipv6, k->ipv6 ? 3 : 2);
+	c.b[2] = dim_bitmap(DIM_PROTO + k->proto);
+	c.b[3] = dim_bitmap(DIM_SPORT + (k->has_ports ? k->sport : 65536));
+	c.b[4] = dim_bitmap(DIM_DPORT + (k->has_ports ? k->dport : 65536));
+	c.b[5] = dim_bitmap(DIM_FLAGS + (k->has_flags ? k->tcp_flags : 256));
+#pragma unroll
+	for (i = 0; i < 6; i++)
+		if (!c.b[i])
+			return 0;
+#pragma unroll
+	for (i = 0; i < SUM_WORDS; i++)
+		c.cand[i] = c.b[0]->sum[i] & c.b[1]->sum[i] & c.b[2]->sum[i] & c.b[3]->sum[i] & c.b[4]->sum[i] & c.b[5]->sum[i];
+	bpf_loop((nrules + 63) / 64, class_step, &c, 0);
+	return c.action;
 }
 
 /* csum_replace updates the big-endian checksum at sum for the 16-bit words
@@ -486,15 +581,15 @@ int xdp_policy(struct xdp_md *ctx)
 		}
 		/* 6: rules. */
 		{
-			struct rules_ctx rc = { .k = &k, .rule = -1 };
 			__u32 n = cfg->nrules;
+			int action;
 
 			if (n > MAX_RULES)
 				n = MAX_RULES;
-			bpf_loop(n, rule_step, &rc, 0);
-			if (rc.action == ACT_DROP)
+			action = classify(&k, n);
+			if (action == ACT_DROP)
 				return XDP_DROP;
-			if (!rc.action && cfg->default_drop) {
+			if (!action && cfg->default_drop) {
 				count(CNT_DEFAULT_DROP);
 				return XDP_DROP;
 			}
