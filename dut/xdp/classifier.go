@@ -48,17 +48,17 @@ func (b *bitmap) set(i int) { b[i/64] |= 1 << (i % 64) }
 
 // classifier is what the loader puts in the classifier's maps.
 type classifier struct {
-	bitmaps  []bitmap       // pol_bitmaps
-	index    map[bitmap]uint32
-	src4     []lpmEntry     // pol_src4 (LPM) -> bitmap
-	src6     []lpmEntry     // pol_src6
-	dst4     []lpmEntry     // pol_dst4
-	dst6     []lpmEntry     // pol_dst6
-	none     [4]uint32      // src4, src6, dst4, dst6 when no prefix matches
-	proto    [256]uint32    // pol_proto
-	sport    [65537]uint32  // pol_sport; [65536]: a frame without ports
-	dport    [65537]uint32  // pol_dport
-	flags    [257]uint32    // pol_flags; [256]: a frame without TCP flags
+	bitmaps []bitmap // pol_bitmaps
+	index   map[bitmap]uint32
+	src4    []lpmEntry    // pol_src4 (LPM) -> bitmap
+	src6    []lpmEntry    // pol_src6
+	dst4    []lpmEntry    // pol_dst4
+	dst6    []lpmEntry    // pol_dst6
+	none    [4]uint32     // src4, src6, dst4, dst6 when no prefix matches
+	proto   [256]uint32   // pol_proto
+	sport   [65537]uint32 // pol_sport; [65536]: a frame without ports
+	dport   [65537]uint32 // pol_dport
+	flags   [257]uint32   // pol_flags; [256]: a frame without TCP flags
 }
 
 type lpmEntry struct {
