@@ -114,5 +114,5 @@ func NoPolicy(name string, env Env) error {
 	if env.Policy == nil {
 		return nil
 	}
-	return fmt.Errorf("%s runs no firewall or load-balancer policy yet (xdp-native and xdp-generic do): %w", name, ErrNotSupported)
+	return fmt.Errorf("%s runs no firewall or load-balancer policy yet (xdp-native and xdp-generic do; kernel runs its firewall): %w", name, ErrNotSupported)
 }

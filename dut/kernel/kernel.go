@@ -14,15 +14,16 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strconv"
 	"sync"
 
-	"github.com/dutlab/dutlab/internal/ethtool"
-
-	"github.com/dutlab/dutlab/dut"
-	"github.com/dutlab/dutlab/internal/measure"
-	"github.com/dutlab/dutlab/internal/nsexec"
 	"github.com/google/nftables"
 	"github.com/vishvananda/netns"
+
+	"github.com/dutlab/dutlab/dut"
+	"github.com/dutlab/dutlab/internal/ethtool"
+	"github.com/dutlab/dutlab/internal/measure"
+	"github.com/dutlab/dutlab/internal/nsexec"
 )
 
 // Name is the datapath's name on the command line and in results.
@@ -66,7 +67,7 @@ type undoStep struct {
 // GRO is on or an XDP program is attached. On error, everything done so far is
 // undone.
 func (Datapath) Attach(ctx context.Context, env dut.Env) (dut.Running, error) {
-	if err := dut.NoPolicy("kernel", env); err != nil {
+	if err := checkKernelPolicy(env.Policy); err != nil {
 		return nil, err
 	}
 	if env.In.Name == "" || env.Out.Name == "" {
@@ -200,6 +201,14 @@ func (r *running) createTable() error {
 		return err
 	}
 	r.info["nftables_table"] = "inet " + TableName
+	if p := r.env.Policy; p != nil {
+		if err := addPolicy(r.nft, p); err != nil {
+			return err
+		}
+		r.info["policy"] = p.Name
+		r.info["policy_rules"] = strconv.Itoa(len(p.Firewall.Rules))
+		r.info["policy_blocklist"] = strconv.Itoa(len(p.Firewall.Blocklist))
+	}
 	return nil
 }
 
