@@ -114,7 +114,7 @@ func TestDecoderErrors(t *testing.T) {
 		`lab.yaml:3:7: port: 70000 is out of range; use 1 to 65535`,
 		`lab.yaml:4:5: on: must be true or false, not "yes"`,
 		`lab.yaml:6:7: mode: "fats" is not one of fast, slow; did you mean "fast"?`,
-		`lab.yaml:8:11: bad-rate: rate "nan" is not a finite number; write ` + units.RateHelp,
+		`lab.yaml:8:11: bad-rate: rate "nan" is not a finite number; want ` + units.RateHelp,
 		`lab.yaml:13:1: unknown field "nmae"; did you mean "name"?`,
 	}
 	if got := err.Error(); got != strings.Join(want, "\n") {
