@@ -42,13 +42,16 @@ type Options struct {
 	Engine     generator.Engine
 	FrameSize  int
 	Flows      int
-	// Rate is the bulk stream's offered rate (the zero Rate: as fast as the
-	// engine can). A percent rate is a percentage of the self-check's
-	// ceiling and needs SelfCheck.
+	// Rate is the total offered rate, probes included (the zero Rate: as
+	// fast as the engine can). A percent rate is a percentage of the
+	// self-check's ceiling and needs SelfCheck.
 	Rate units.Rate
 	// ProbeRatePPS adds a latency probe stream at this rate beside the bulk
-	// stream; 0 runs without probes.
+	// stream, taken out of Rate; 0 runs without probes.
 	ProbeRatePPS float64
+	// ProbeRateDefault says ProbeRatePPS was not asked for: at a fixed Rate
+	// the probes then take at most a tenth of it.
+	ProbeRateDefault bool
 	// Profile, when set, replaces the bulk and probe streams with its own
 	// (ProfileFile names it in errors). Percent rates resolve against the
 	// self-check's ceiling.
@@ -274,8 +277,19 @@ func genJob(o Options, g genNode, d dutNode, ceilingPPS float64) (generator.Job,
 		job.Streams[0] = replay
 	}
 	if o.ProbeRatePPS > 0 {
+		// --rate is the total offered rate: the probes come out of it.
+		probePPS := o.ProbeRatePPS
+		if pps > 0 {
+			if o.ProbeRateDefault && probePPS > pps/10 {
+				probePPS = pps / 10
+			}
+			if probePPS >= pps {
+				return job, fmt.Errorf("--probe-rate %.0f pps is not below --rate %.0f pps (--rate is the total offered rate, probes included)", probePPS, pps)
+			}
+			job.Streams[0].RatePPS = pps - probePPS
+		}
 		probe := bulk
-		probe.Name, probe.SrcPort, probe.Flows, probe.RatePPS, probe.Latency = "probe", 7, 1, o.ProbeRatePPS, true
+		probe.Name, probe.SrcPort, probe.Flows, probe.RatePPS, probe.Latency = "probe", 7, 1, probePPS, true
 		job.Streams = append(job.Streams, probe)
 	}
 	return job, nil

@@ -85,8 +85,8 @@ figure.`
 	fl.IntVar(&f.flows, "flows", 1, "number of flows, 1..65535 (the UDP source port varies over them)")
 	fl.Var(units.DurationVar(&f.duration), "duration", "measured window per datapath: "+units.DurationHelp+"; an explicit --duration wins over the profile's")
 	fl.Var(units.DurationOrZeroVar(&f.warmup), "warmup", "traffic sent before the window, not counted (0 for none); an explicit --warmup wins over the profile's")
-	fl.Var(&f.rate, "rate", "offered rate of the bulk stream: "+units.RateHelp+" (N% is of the self-check's ceiling)")
-	fl.Var(&f.probeRate, "probe-rate", "rate of the latency probe stream sent beside the bulk stream, or off")
+	fl.Var(&f.rate, "rate", "total offered rate, probes included (the bulk stream gets --rate less --probe-rate): "+units.RateHelp+" (N% is of the self-check's ceiling)")
+	fl.Var(&f.probeRate, "probe-rate", "rate of the latency probe stream, taken out of --rate, or off (default: 10kpps, at most a tenth of a fixed --rate)")
 	jsonFlag(cmd, &f.jsonOut)
 	fl.StringVar(&f.mdOut, "md", "", "also write a Markdown table to `FILE`")
 	fl.StringVar(&f.csvOut, "csv", "", "also write CSV to `FILE`")
@@ -126,6 +126,7 @@ func (f *compareFlags) options(cmd *cobra.Command, name string, stderr io.Writer
 			return o, usagef("--probe-rate: %v", err)
 		}
 		o.ProbeRatePPS = pps
+		o.ProbeRateDefault = !cmd.Flags().Changed("probe-rate")
 	}
 	if f.rate.IsPercent() && !f.selfCheck {
 		return o, usagef("--rate %s is a percentage of the generator's ceiling, which needs --self-check", f.rate)
