@@ -298,12 +298,17 @@ func genJob(o Options, g genNode, d dutNode, ceilingPPS float64) (generator.Job,
 // window samples CPU and the receive port's kernel counters at the engine's
 // window edges.
 type window struct {
-	mu        sync.Mutex
-	netns, rx string
-	cpu0      map[int]measure.CPUTimes
-	cpu1      map[int]measure.CPUTimes
-	rx0, rx1  measure.Counters
-	err       error
+	mu            sync.Mutex
+	netns, tx, rx string
+	cpu0          map[int]measure.CPUTimes
+	cpu1          map[int]measure.CPUTimes
+	rx0, rx1      measure.Counters
+	tx0, tx1      measure.Counters
+	// dutNetns and in are the DUT's In port: on veth, frames the
+	// generator's port could not hand to it count as its rx_dropped.
+	dutNetns, in string
+	in0, in1     measure.Counters
+	err          error
 }
 
 func (w *window) edge(begin bool) {
@@ -313,14 +318,22 @@ func (w *window) edge(begin bool) {
 	if err != nil {
 		w.err = errors.Join(w.err, err)
 	}
-	ctr, err := measure.LinkCounters(w.netns, w.rx)
+	rx, err := measure.LinkCounters(w.netns, w.rx)
+	if err != nil {
+		w.err = errors.Join(w.err, err)
+	}
+	tx, err := measure.LinkCounters(w.netns, w.tx)
+	if err != nil {
+		w.err = errors.Join(w.err, err)
+	}
+	in, err := measure.LinkCounters(w.dutNetns, w.in)
 	if err != nil {
 		w.err = errors.Join(w.err, err)
 	}
 	if begin {
-		w.cpu0, w.rx0 = cpu, ctr
+		w.cpu0, w.rx0, w.tx0, w.in0 = cpu, rx, tx, in
 	} else {
-		w.cpu1, w.rx1 = cpu, ctr
+		w.cpu1, w.rx1, w.tx1, w.in1 = cpu, rx, tx, in
 	}
 }
 
@@ -378,7 +391,7 @@ func measureOne(ctx context.Context, o Options, env *lab.Env, g genNode, d dutNo
 		}
 		defer closeCaptures()
 	}
-	w := &window{netns: g.node.Netns, rx: g.rx.Name}
+	w := &window{netns: g.node.Netns, tx: g.tx.Name, rx: g.rx.Name, dutNetns: d.node.Netns, in: d.in.Name}
 	var dutAtEnd dut.Counters
 	job.Window = func(begin bool) {
 		w.edge(begin)
@@ -437,7 +450,34 @@ func (row *Row) fill(st generator.Stats, w *window) {
 		}
 	}
 	row.LossPct = lossPct(st.TxPackets, st.RxPackets)
-	row.RxIfacePackets = w.rx1.RxPackets - w.rx0.RxPackets
+	rx, tx := w.rx1.Sub(w.rx0), w.tx1.Sub(w.tx0)
+	row.RxIfacePackets = rx.RxPackets
+	row.TxIfacePackets, row.TxIfaceDropped = tx.TxPackets, tx.TxDropped+w.in1.Sub(w.in0).RxDropped
+	row.IfaceMismatch = ifaceMismatch(row)
+}
+
+// IfaceTolerance is how far (a share) the kernel's interface counters may
+// be from the engine's counts before a row is marked.
+const IfaceTolerance = 0.005
+
+// ifaceMismatch names the counts where the engine and the kernel's
+// interface counters disagree by more than IfaceTolerance.
+func ifaceMismatch(r *Row) []string {
+	var out []string
+	check := func(what string, engine, iface uint64) {
+		if engine == 0 && iface == 0 {
+			return
+		}
+		d := (float64(iface) - float64(engine)) / math.Max(float64(engine), 1)
+		if math.Abs(d) > IfaceTolerance {
+			out = append(out, fmt.Sprintf("%s: engine %d, interface %d (%+.2f%%)", what, engine, iface, d*100))
+		}
+	}
+	// On veth a frame the engine sent is either taken by the DUT's In port
+	// or dropped because that port's ring was full (tx_dropped).
+	check("offered", r.TxPackets, r.TxIfacePackets+r.TxIfaceDropped)
+	check("received", r.RxPackets, r.RxIfacePackets)
+	return out
 }
 
 func coreMap(g genNode, d dutNode, datapath, engine string, napi []lab.NAPIEntry) map[string]string {

@@ -3,6 +3,7 @@ package compare
 import (
 	"net"
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/dutlab/dutlab/internal/lab"
@@ -54,4 +55,33 @@ func TestGenJobRateIncludesProbes(t *testing.T) {
 			require.InDelta(t, tt.probePPS, job.Streams[1].RatePPS, 1e-6)
 		})
 	}
+}
+
+// TestIfaceMismatch: rows whose engine counts and interface counters
+// disagree by more than IfaceTolerance are marked, the rest are not.
+func TestIfaceMismatch(t *testing.T) {
+	tests := []struct {
+		name string
+		row  Row
+		want []string
+	}{
+		{name: "agree", row: Row{TxPackets: 1000, TxIfacePackets: 990, TxIfaceDropped: 10, RxPackets: 990, RxIfacePackets: 990}},
+		{name: "within tolerance", row: Row{TxPackets: 1000, TxIfacePackets: 996, RxPackets: 996, RxIfacePackets: 998}},
+		{name: "offered frames unaccounted", row: Row{TxPackets: 1000, TxIfacePackets: 900, RxPackets: 900, RxIfacePackets: 900},
+			want: []string{"offered: engine 1000, interface 900 (-10.00%)"}},
+		{name: "engine missed received frames", row: Row{TxPackets: 1000, TxIfacePackets: 1000, RxPackets: 0, RxIfacePackets: 500},
+			want: []string{"received: engine 0, interface 500 (+50000.00%)"}},
+		{name: "nothing counted", row: Row{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := ifaceMismatch(&tt.row)
+			require.Equal(t, tt.want, got)
+			tt.row.IfaceMismatch = got
+			c := cells(tt.row)
+			require.Equal(t, len(tt.want) > 0 && tt.want[0][:7] == "offered", strings.Contains(c[2], "(iface!)"), c[2])
+		})
+	}
+	r := Row{TxPackets: 1000, TxIfacePackets: 900, TxIfaceDropped: 100, RxPackets: 800, LossPct: 20}
+	require.Equal(t, "20.00 (ring 10.00)", lossCell(r))
 }

@@ -21,9 +21,9 @@ func cells(r Row) []string {
 	return []string{
 		r.label(),
 		strconv.Itoa(r.FrameSize),
-		fmt.Sprintf("%.3f", r.OfferedMpps),
-		fmt.Sprintf("%.3f%s", r.RxMpps, boundMark(r)),
-		fmt.Sprintf("%.2f", r.LossPct),
+		fmt.Sprintf("%.3f%s", r.OfferedMpps, ifaceMark(r, "offered")),
+		fmt.Sprintf("%.3f%s%s", r.RxMpps, ifaceMark(r, "received"), boundMark(r)),
+		lossCell(r),
 		fmt.Sprintf("%.3f", r.RxGbps),
 		fmt.Sprintf("%.0f (%.0f/%.0f/%.0f)", r.DUTCPU.BusyPct, r.DUTCPU.UserPct, r.DUTCPU.SysPct, r.DUTCPU.SoftirqPct),
 		fmt.Sprintf("%.0f", r.CyclesPerPkt),
@@ -44,6 +44,25 @@ func latencyCell(l *generator.Latency) string {
 func boundMark(r Row) string {
 	if r.GeneratorBound {
 		return " (gen-bound)"
+	}
+	return ""
+}
+
+// lossCell is the loss, with the share lost at the DUT's In port ring
+// (before the DUT saw the frames) when there was any.
+func lossCell(r Row) string {
+	if r.TxIfaceDropped == 0 || r.TxPackets == 0 {
+		return fmt.Sprintf("%.2f", r.LossPct)
+	}
+	return fmt.Sprintf("%.2f (ring %.2f)", r.LossPct, float64(r.TxIfaceDropped)/float64(r.TxPackets)*100)
+}
+
+// ifaceMark flags a count the kernel's interface counter disagrees with.
+func ifaceMark(r Row, what string) string {
+	for _, m := range r.IfaceMismatch {
+		if strings.HasPrefix(m, what+":") {
+			return " (iface!)"
+		}
 	}
 	return ""
 }
@@ -83,6 +102,11 @@ func (r *Result) writeFooter(w io.Writer) {
 		fmt.Fprintf(w, "generator ceiling (self-check loop): %.3f Mpps received of %.3f offered; rows at >= %.0f%% of it are marked gen-bound.\n",
 			sc.RxMpps, sc.OfferedMpps, GeneratorBoundShare*100)
 	}
+	for _, row := range r.Results {
+		for _, mm := range row.IfaceMismatch {
+			fmt.Fprintf(w, "iface! %s: %s (beyond %.1f%%)\n", row.label(), mm, IfaceTolerance*100)
+		}
+	}
 	for _, n := range m.Notes {
 		fmt.Fprintf(w, "note: %s\n", n)
 	}
@@ -102,13 +126,14 @@ func (r *Result) WriteMarkdown(w io.Writer) error {
 func (r *Result) WriteCSV(w io.Writer) error {
 	cw := csv.NewWriter(w)
 	_ = cw.Write([]string{"datapath", "function", "engine", "frame_size", "flows", "window_s", "tx_packets", "rx_packets", "offered_mpps", "rx_mpps",
-		"loss_pct", "offered_gbps", "rx_gbps", "dut_busy_pct", "dut_user_pct", "dut_sys_pct", "dut_softirq_pct", "dut_busy_ns_per_pkt", "gen_busy_pct", "generator_bound", "lat_p50_ns", "lat_p99_ns", "lat_p999_ns", "lat_max_ns", "error"})
+		"loss_pct", "offered_gbps", "rx_gbps", "dut_busy_pct", "dut_user_pct", "dut_sys_pct", "dut_softirq_pct", "dut_busy_ns_per_pkt", "gen_busy_pct", "generator_bound", "tx_iface_packets", "tx_iface_dropped", "rx_iface_packets", "lat_p50_ns", "lat_p99_ns", "lat_p999_ns", "lat_max_ns", "error"})
 	f := func(v float64) string { return strconv.FormatFloat(v, 'f', 4, 64) }
 	for _, x := range r.Results {
 		_ = cw.Write([]string{x.Datapath, x.Function, x.Engine, strconv.Itoa(x.FrameSize), strconv.Itoa(x.Flows), f(x.WindowSec),
 			strconv.FormatUint(x.TxPackets, 10), strconv.FormatUint(x.RxPackets, 10), f(x.OfferedMpps), f(x.RxMpps),
 			f(x.LossPct), f(x.OfferedGbps), f(x.RxGbps), f(x.DUTCPU.BusyPct), f(x.DUTCPU.UserPct), f(x.DUTCPU.SysPct),
-			f(x.DUTCPU.SoftirqPct), f(x.CyclesPerPkt), f(x.GenCPU.BusyPct), strconv.FormatBool(x.GeneratorBound), lat(x, 0), lat(x, 1), lat(x, 2), lat(x, 3), x.Error})
+			f(x.DUTCPU.SoftirqPct), f(x.CyclesPerPkt), f(x.GenCPU.BusyPct), strconv.FormatBool(x.GeneratorBound),
+			strconv.FormatUint(x.TxIfacePackets, 10), strconv.FormatUint(x.TxIfaceDropped, 10), strconv.FormatUint(x.RxIfacePackets, 10), lat(x, 0), lat(x, 1), lat(x, 2), lat(x, 3), x.Error})
 	}
 	cw.Flush()
 	return cw.Error()

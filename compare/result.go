@@ -50,11 +50,22 @@ type Row struct {
 	LossPct     float64 `json:"loss_pct"`
 	// RxIfacePackets is the kernel's rx_packets counter of the generator's
 	// receive port over the same window: a check on the engine's own count.
-	RxIfacePackets uint64      `json:"rx_iface_packets"`
-	DUTCPU         CPU         `json:"dut_cpu"`
-	GenCPU         CPU         `json:"gen_cpu"`
-	CyclesPerPkt   float64     `json:"dut_busy_ns_per_pkt"`
-	DUT            DUTCounters `json:"dut_counters"`
+	RxIfacePackets uint64 `json:"rx_iface_packets"`
+	// TxIfacePackets is the kernel's tx_packets counter of the generator's
+	// transmit port over the window (on veth: the frames the DUT's In port
+	// took), TxIfaceDropped what was lost between the two ports before the
+	// DUT saw it: the transmit port's tx_dropped (on veth: the In port's
+	// XDP ring was full) plus the DUT In port's rx_dropped (its backlog was).
+	TxIfacePackets uint64 `json:"tx_iface_packets"`
+	TxIfaceDropped uint64 `json:"tx_iface_dropped"`
+	// IfaceMismatch names the counts where the engine and the interface
+	// counters differ by more than IfaceTolerance (offered: tx_packets plus
+	// tx_dropped against the engine's count); the table marks them.
+	IfaceMismatch []string    `json:"iface_mismatch,omitempty"`
+	DUTCPU        CPU         `json:"dut_cpu"`
+	GenCPU        CPU         `json:"gen_cpu"`
+	CyclesPerPkt  float64     `json:"dut_busy_ns_per_pkt"`
+	DUT           DUTCounters `json:"dut_counters"`
 	// Latency is the probe stream's one-way delay through the DUT, when probes came back.
 	Latency    *generator.Latency `json:"latency,omitempty"`
 	Cores      map[string]string  `json:"cores"`

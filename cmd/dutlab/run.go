@@ -86,7 +86,7 @@ figure.`
 	fl.Var(units.DurationVar(&f.duration), "duration", "measured window per datapath: "+units.DurationHelp+"; an explicit --duration wins over the profile's")
 	fl.Var(units.DurationOrZeroVar(&f.warmup), "warmup", "traffic sent before the window, not counted (0 for none); an explicit --warmup wins over the profile's")
 	fl.Var(&f.rate, "rate", "total offered rate, probes included (the bulk stream gets --rate less --probe-rate): "+units.RateHelp+" (N% is of the self-check's ceiling)")
-	fl.Var(&f.probeRate, "probe-rate", "rate of the latency probe stream, taken out of --rate, or off (default: 10kpps, at most a tenth of a fixed --rate)")
+	fl.Var(&f.probeRate, "probe-rate", "rate of the latency probe stream, taken out of --rate, or off; unless given, at most a tenth of a fixed --rate")
 	jsonFlag(cmd, &f.jsonOut)
 	fl.StringVar(&f.mdOut, "md", "", "also write a Markdown table to `FILE`")
 	fl.StringVar(&f.csvOut, "csv", "", "also write CSV to `FILE`")
