@@ -95,7 +95,7 @@ func runLoop(ctx context.Context, o Options, spec *topologies.Spec) (Row, error)
 	if err != nil {
 		return row, err
 	}
-	w := &window{netns: g.Netns, rx: gn.rx.Name}
+	w := &window{netns: g.Netns, tx: gn.tx.Name, rx: gn.rx.Name, dutNetns: g.Netns, in: gn.rx.Name}
 	job.Window = w.edge
 	job.Progress = progressPrinter(o, LoopDatapath)
 	st, err := o.Engine.Run(ctx, job)
