@@ -195,9 +195,8 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			fmt.Fprintf(o.Log, "[%d/%d] %s: offered %.3f Mpps, received %.3f Mpps, loss %.2f%%, DUT busy %.0f%%\n",
 				i+1, len(runs), label, row.OfferedMpps, row.RxMpps, row.LossPct, row.DUTCPU.BusyPct)
 		}
-		if res.SelfCheck != nil && row.Error == "" && row.RxMpps >= GeneratorBoundShare*res.SelfCheck.RxMpps {
-			row.GeneratorBound = true
-		}
+		row.GenBoundReason = genBound(row, res.SelfCheck)
+		row.GeneratorBound = row.GenBoundReason != ""
 		res.Results = append(res.Results, row)
 	}
 	return res, nil
@@ -384,6 +383,7 @@ func measureOne(ctx context.Context, o Options, env *lab.Env, g genNode, d dutNo
 	if err != nil {
 		return row, err
 	}
+	row.RequestedMpps = requestedMpps(job.Streams)
 	if o.CaptureDir != "" {
 		closeCaptures, err := addCaptures(&job, o, name, &row)
 		if err != nil {
@@ -454,6 +454,19 @@ func (row *Row) fill(st generator.Stats, w *window) {
 	row.RxIfacePackets = rx.RxPackets
 	row.TxIfacePackets, row.TxIfaceDropped = tx.TxPackets, tx.TxDropped+w.in1.Sub(w.in0).RxDropped
 	row.IfaceMismatch = ifaceMismatch(row)
+}
+
+// requestedMpps is the total rate streams ask for, 0 when one of them runs
+// flat out.
+func requestedMpps(streams []generator.Stream) float64 {
+	total := 0.0
+	for _, st := range streams {
+		if st.RatePPS <= 0 {
+			return 0
+		}
+		total += st.RatePPS
+	}
+	return total / 1e6
 }
 
 // IfaceTolerance is how far (a share) the kernel's interface counters may

@@ -103,6 +103,9 @@ func (r *Result) writeFooter(w io.Writer) {
 			sc.RxMpps, sc.OfferedMpps, GeneratorBoundShare*100)
 	}
 	for _, row := range r.Results {
+		if row.GenBoundReason != "" {
+			fmt.Fprintf(w, "gen-bound %s: %s\n", row.label(), row.GenBoundReason)
+		}
 		for _, mm := range row.IfaceMismatch {
 			fmt.Fprintf(w, "iface! %s: %s (beyond %.1f%%)\n", row.label(), mm, IfaceTolerance*100)
 		}

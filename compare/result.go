@@ -72,9 +72,14 @@ type Row struct {
 	DUTInfo    map[string]string  `json:"dut_info,omitempty"`
 	EngineInfo map[string]string  `json:"engine_info,omitempty"`
 	Captures   []string           `json:"captures,omitempty"` // pcap files of the first frames sent and received
-	// GeneratorBound is set when RxMpps reached 90% of the generator's own
-	// ceiling: the DUT may be faster than this result says.
+	// RequestedMpps is the total rate the job asked for; 0 when a stream
+	// ran flat out.
+	RequestedMpps float64 `json:"requested_mpps"`
+	// GeneratorBound is set when the row says more about the generator than
+	// about the DUT (GenBoundReason says why, see genBound): the DUT may be
+	// faster than this result says.
 	GeneratorBound bool   `json:"generator_bound"`
+	GenBoundReason string `json:"generator_bound_reason,omitempty"`
 	Error          string `json:"error,omitempty"`
 }
 
